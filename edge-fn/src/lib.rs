@@ -1,0 +1,20 @@
+//! An image-resizing Cloudflare Worker.
+//!
+//! The crate is split in two: a pure core ([`options`], [`transform`],
+//! [`error`], [`limits`]) that builds and is tested on the host, and a thin
+//! workers-rs layer (`worker_glue`, wasm32 only) that routes requests, fetches
+//! sources and turns results and errors into HTTP responses.
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod limits;
+pub mod options;
+pub mod transform;
+
+#[cfg(target_arch = "wasm32")]
+mod worker_glue;
+
+pub use error::Error;
+pub use options::{Options, OutputFormat};
+pub use transform::{Output, transform};

@@ -1,0 +1,86 @@
+//! A local origin server for the worker to fetch source images from: plain
+//! HTTP/1.1 on a loopback port, serving fixed routes. Stopped on drop.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the origin answers on one path.
+#[derive(Clone)]
+pub struct Route {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// A running origin.
+pub struct Origin {
+    pub base_url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Origin {
+    /// Serves `routes` (path → answer); anything else is a 404.
+    pub fn start(routes: HashMap<String, Route>) -> Result<Origin, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("origin: {e}"))?;
+        let base_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let routes = routes.clone();
+                        std::thread::spawn(move || serve(stream, &routes));
+                    }
+                }
+            })
+        };
+        Ok(Origin { base_url, stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.base_url.trim_start_matches("http://"));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(stream: TcpStream, routes: &HashMap<String, Route>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Skip the headers.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let not_found = Route { status: 404, content_type: "text/plain", body: b"not found".to_vec() };
+    let route = routes.get(path).unwrap_or(&not_found);
+    let head = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        route.status,
+        route.content_type,
+        route.body.len()
+    );
+    let mut stream = &stream;
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&route.body);
+}

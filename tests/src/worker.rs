@@ -1,0 +1,162 @@
+//! The built worker, running in `wrangler dev` (workerd) on a loopback port.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::workspace_root;
+
+/// How long workerd may take to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stopped server may take to exit before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-request timeout of the test client, in seconds.
+pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// Builds the worker through the pipeline (`cargo xtask build`) into
+/// `target/e2e/build`, with `features` of edge-fn enabled.
+pub fn build(features: &[&str]) -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let out_dir = root.join("target/e2e/build");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["xtask", "build", "--out-dir"]).arg(&out_dir);
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run `cargo xtask build`: {e}"))?;
+    if !status.success() {
+        return Err(format!("`cargo xtask build` failed ({status})"));
+    }
+    Ok(out_dir)
+}
+
+/// A running `wrangler dev`. Dropping it stops the whole process group.
+pub struct Worker {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    log: PathBuf,
+    _scratch: TempDir,
+}
+
+impl Worker {
+    /// Starts the worker built in `build_dir` with the project's
+    /// `wrangler.toml` (minus its `[build]` step) and waits until it answers.
+    pub fn start(build_dir: &Path) -> Result<Worker, String> {
+        let root = workspace_root();
+        let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
+        if !wrangler.exists() {
+            return Err("wrangler is not installed; run `cargo xtask test` (it runs `npm ci`)".into());
+        }
+        let scratch = scratch_dir("worker-")?;
+        let config = scratch.path().join("wrangler.json");
+        write_config(&root.join("wrangler.toml"), build_dir, &config)?;
+        let port = free_port()?;
+        let inspector_port = free_port()?;
+        let log = scratch.path().join("wrangler.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let child = Command::new("node")
+            .arg(&wrangler)
+            .arg("dev")
+            .arg("--config")
+            .arg(&config)
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(scratch.path().join("state"))
+            .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+            .current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", scratch.path().join("logs"))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log_file)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start wrangler with node: {e}"))?;
+        let mut worker = Worker { child, base_url: format!("http://127.0.0.1:{port}"), log, _scratch: scratch };
+        worker.wait_ready()?;
+        Ok(worker)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < READY_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("wrangler exited before it was ready ({status}):\n{}", self.log_text()));
+            }
+            if minreq::get(&self.base_url).with_timeout(2).send().is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("wrangler did not answer within {READY_TIMEOUT:?}:\n{}", self.log_text()))
+    }
+
+    /// What wrangler and the worker printed so far.
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// `base_url` + `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base_url)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // wrangler runs workerd as a child: signal the whole group, by its id.
+        let group = -(self.child.id() as i32);
+        // SAFETY: kill(2) with a negative pid signals that process group.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < STOP_TIMEOUT {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                // The leader is gone; make sure no child of it lingers.
+                unsafe { libc::kill(group, libc::SIGKILL) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a wrangler config for the test: the project's `wrangler.toml`
+/// without its `[build]` step (the test has built already), pointing at `build_dir`.
+fn write_config(project_config: &Path, build_dir: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(project_config).map_err(|e| format!("cannot read wrangler.toml: {e}"))?;
+    let mut config: toml::Table = toml::from_str(&text).map_err(|e| format!("wrangler.toml: {e}"))?;
+    config.remove("build");
+    config.insert("main".into(), toml::Value::String(build_dir.join("worker.mjs").display().to_string()));
+    config.insert("base_dir".into(), toml::Value::String(build_dir.display().to_string()));
+    let json = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free loopback port: {e}"))?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn scratch_dir(prefix: &str) -> Result<TempDir, String> {
+    let parent = workspace_root().join("target/e2e/tmp");
+    std::fs::create_dir_all(&parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))
+}

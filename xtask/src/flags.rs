@@ -1,0 +1,108 @@
+//! Command-line flags: parsed here, without I/O; turned into
+//! [`crate::settings::Settings`] once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build, test and measure the edge-fn Cloudflare Worker.
+///
+/// The build runs offline and in-process: cargo, then wasm-bindgen, walrus,
+/// wasm-opt (binaryen) and validation as libraries, with nothing downloaded.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the worker into the output directory (`build/` by default), ready
+    /// for `wrangler dev` and `wrangler deploy`.
+    ///
+    /// Stages: cargo (wasm32) → bindgen → rewrite (walrus) → optimize
+    /// (wasm-opt) → validate → budget → emit. A failed build leaves the
+    /// previous output untouched.
+    Build(BuildArgs),
+    /// Run every test: unit tests on the host, then the built worker in local
+    /// workerd (through the project's pinned wrangler), checked over HTTP.
+    ///
+    /// Installs what a fresh checkout lacks first: the wasm32 target and the
+    /// npm packages (`npm ci`).
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Print only errors, warnings and test results.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Passed on to `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true, value_name = "CARGO_TEST_ARGS")]
+    pub cargo_test_args: Vec<String>,
+}
+
+/// Flags every command that runs the pipeline accepts.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineFlags {
+    /// Build profile: `release` is size-optimized (`-Oz`, stripped); `dev`
+    /// compiles fastest and skips wasm-opt; `profiling` is optimized but keeps
+    /// function names for profilers and stack traces.
+    #[arg(long, value_enum, default_value_t = Profile::Release)]
+    pub profile: Profile,
+    /// Where to write the worker (relative to the workspace root). It is
+    /// replaced atomically, only when the whole build succeeds.
+    #[arg(long, value_name = "DIR", default_value = "build")]
+    pub out_dir: PathBuf,
+    /// Cargo features of `edge-fn` to enable, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub features: Vec<String>,
+    /// Print only errors and warnings.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Default for PipelineFlags {
+    fn default() -> Self {
+        PipelineFlags { profile: Profile::Release, out_dir: PathBuf::from("build"), features: Vec::new(), quiet: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Release,
+    Dev,
+    Profiling,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn build_defaults_to_release_into_build() {
+        let flags = Xtask::try_parse_from(["cargo xtask", "build"]).unwrap();
+        let Command::Build(args) = flags.command else { panic!("not build") };
+        assert_eq!(args.pipeline.profile, Profile::Release);
+        assert_eq!(args.pipeline.out_dir, PathBuf::from("build"));
+    }
+
+    #[test]
+    fn unknown_profile_is_refused() {
+        let err = Xtask::try_parse_from(["cargo xtask", "build", "--profile", "fast"]).unwrap_err();
+        assert!(err.to_string().contains("possible values"), "{err}");
+    }
+}

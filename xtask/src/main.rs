@@ -1,0 +1,39 @@
+//! `cargo xtask`: builds, tests and measures the edge-fn worker.
+//!
+//! Run through the alias in `.cargo/config.toml`, so nothing needs
+//! installing. Each subcommand lives in its own file; the build pipeline's
+//! stages live in `stages/`, one file each.
+
+mod build;
+mod flags;
+mod progress;
+mod settings;
+mod setup;
+mod stages;
+mod test;
+mod wasm_features;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let flags = flags::Xtask::parse();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: flags::Xtask) -> anyhow::Result<()> {
+    match flags.command {
+        flags::Command::Build(args) => build::run(&settings::Settings::new(args.pipeline)?),
+        flags::Command::Test(args) => {
+            let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;
+            test::run(&settings, &args.cargo_test_args)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The build pipeline's stages, one file each, run in order by
+//! [`crate::build`]: cargo → bindgen → rewrite → optimize → validate →
+//! budget → emit.
+
+pub mod bindgen;
+pub mod budget;
+pub mod cargo;
+pub mod emit;
+pub mod optimize;
+pub mod rewrite;
+pub mod validate;
+
+use std::io::Write;
+
+/// One file of the upload, at a `/`-separated path relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything wrangler uploads: the entry, the JS glue, snippets and the module.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    pub files: Vec<UploadFile>,
+}
+
+impl Upload {
+    pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        self.files.push(UploadFile { path: path.into(), bytes: bytes.into() });
+    }
+}
+
+/// Size of `bytes` gzip-compressed at the default level (as wrangler reports).
+pub fn gzip_len(bytes: &[u8]) -> usize {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail").len()
+}

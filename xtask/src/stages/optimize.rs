@@ -1,0 +1,110 @@
+//! Stage 4: optimize with binaryen (the `wasm-opt` crate), in-process.
+//!
+//! The optimization level follows the profile; the `--enable-*` features are
+//! exactly those the module uses ([`crate::wasm_features`]). A feature the
+//! bundled binaryen 116 cannot read stops the build here, with the fix.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use wasm_opt::OptimizationOptions;
+
+use crate::wasm_features;
+
+/// Optimizes `wasm` for size (`-Oz`); `keep_names` keeps the name section.
+/// `scratch` is a directory for binaryen's input and output files.
+pub fn run(wasm: &[u8], keep_names: bool, scratch: &Path) -> Result<Vec<u8>> {
+    let mut options = OptimizationOptions::new_optimize_for_size_aggressively();
+    options.mvp_features_only();
+    for feature in binaryen_features(wasm)? {
+        options.enable_feature(feature);
+    }
+    options.debug_info(keep_names);
+
+    std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    let input = scratch.join("input.wasm");
+    let output = scratch.join("output.wasm");
+    std::fs::write(&input, wasm).with_context(|| format!("cannot write {}", input.display()))?;
+    options
+        .run(&input, &output)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("wasm-opt (binaryen 116) could not optimize the module")?;
+    let optimized = std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_file(&output);
+    Ok(optimized)
+}
+
+/// Binaryen's flags for the features `wasm` uses, or an error naming the one
+/// it cannot read, what produces it and the fix.
+fn binaryen_features(wasm: &[u8]) -> Result<Vec<wasm_opt::Feature>> {
+    let mut flags = Vec::new();
+    for feature in wasm_features::used(wasm)? {
+        match wasm_features::binaryen_flag(feature) {
+            Ok(flag) => flags.push(flag),
+            Err(why) => bail!(
+                "the module uses the WebAssembly feature `{feature}`, which the bundled \
+                 binaryen 116 cannot read: {why}"
+            ),
+        }
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, Module, TypeSection, ValType,
+    };
+
+    /// `answer` returns 40 + 2 through a dead local; wasm-opt folds it.
+    fn sample(extra: &[Instruction]) -> Vec<u8> {
+        let mut m = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], [ValType::I32]);
+        m.section(&types);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        m.section(&funcs);
+        let mut exports = ExportSection::new();
+        exports.export("answer", ExportKind::Func, 0);
+        m.section(&exports);
+        let mut code = CodeSection::new();
+        let mut f = Function::new([(1, ValType::I32)]);
+        for i in extra {
+            f.instruction(i);
+        }
+        f.instructions().i32_const(40).local_set(0).local_get(0).i32_const(2).i32_add().end();
+        code.function(&f);
+        m.section(&code);
+        m.finish()
+    }
+
+    #[test]
+    fn shrinks_and_keeps_exports() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = sample(&[]);
+        let out = run(&input, false, dir.path()).unwrap();
+        assert!(out.len() < input.len(), "{} >= {}", out.len(), input.len());
+        wasmparser::Validator::new().validate_all(&out).unwrap();
+        let module = walrus::Module::from_buffer(&out).unwrap();
+        assert!(module.exports.iter().any(|e| e.name == "answer"));
+    }
+
+    #[test]
+    fn refuses_exnref_before_optimizing() {
+        let dir = tempfile::tempdir().unwrap();
+        let input =
+            sample(&[Instruction::TryTable(wasm_encoder::BlockType::Empty, Vec::new().into()), Instruction::End]);
+        let err = run(&input, false, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("`exnref`") && err.contains("--force-enable-abort-handler"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(b"\0asm\x01\0\0\0garbage", false, dir.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("not valid WebAssembly"), "{err:#}");
+    }
+}
