@@ -23,6 +23,12 @@ const CASES: &[Case<Ctx>] = &[
     Case { name: "unsupported_method_is_405", run: unsupported_method_is_405 },
     Case { name: "non_image_body_is_415", run: non_image_body_is_415 },
     Case { name: "origin_404_is_502", run: origin_404_is_502 },
+    Case {
+        name: "an_error_before_reading_the_body_keeps_the_next_request_working",
+        run: an_error_before_reading_the_body_keeps_the_next_request_working,
+    },
+    Case { name: "a_panic_does_not_poison_the_next_request", run: a_panic_does_not_poison_the_next_request },
+    Case { name: "a_snipped_build_recovers_from_a_panic_too", run: a_snipped_build_recovers_from_a_panic_too },
 ];
 
 fn main() -> ExitCode {
@@ -45,7 +51,7 @@ fn main() -> ExitCode {
 }
 
 fn setup() -> Result<Ctx, String> {
-    let build = worker::build(&[])?;
+    let build = worker::build("build", &[])?;
     let origin = Origin::start(HashMap::from([(
         "/photo.png".to_owned(),
         Route {
@@ -151,4 +157,48 @@ fn origin_404_is_502(ctx: &Ctx) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     expect_error(&res, 502, "origin_failed")?;
     Ok(())
+}
+
+fn an_error_before_reading_the_body_keeps_the_next_request_working(ctx: &Ctx) -> Result<(), String> {
+    let png = fixtures::encode(&fixtures::gradient(64, 64), ImageFormat::Png);
+    for _ in 0..5 {
+        expect_error(&post(ctx, "/?width=oops", png.clone())?, 400, "bad_parameter")?;
+        let res = minreq::put(ctx.worker.url("/"))
+            .with_body(png.clone())
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| e.to_string())?;
+        expect_error(&res, 405, "method_not_allowed")?;
+    }
+    Ok(())
+}
+
+/// Panics twice, each time followed by a normal request that must succeed.
+fn panic_then_recover(worker: &Worker) -> Result<(), String> {
+    let png = fixtures::encode(&fixtures::gradient(80, 40), ImageFormat::Png);
+    for round in 0..2 {
+        let panicked = minreq::get(worker.url("/__diagnostics/panic")).with_timeout(REQUEST_TIMEOUT_SECS).send();
+        if let Ok(res) = &panicked {
+            ensure!(res.status_code >= 500, "round {round}: the panic route answered {}", res.status_code);
+        }
+        let res = minreq::post(worker.url("/?width=20"))
+            .with_body(png.clone())
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| e.to_string())?;
+        expect_image(&res, ImageFormat::Png, 20, 10).map_err(|e| format!("round {round}, after the panic: {e}"))?;
+    }
+    let recoveries = worker.wait_for_log("re-instantiating the Wasm module after a trap", 2);
+    ensure!(recoveries >= 2, "the entry re-instantiated {recoveries} times, expected 2:\n{}", worker.log_text());
+    Ok(())
+}
+
+fn a_panic_does_not_poison_the_next_request(ctx: &Ctx) -> Result<(), String> {
+    panic_then_recover(&ctx.worker)
+}
+
+fn a_snipped_build_recovers_from_a_panic_too(_: &Ctx) -> Result<(), String> {
+    let build = worker::build("build-snip", &["--snip"])?;
+    let worker = Worker::start(&build)?;
+    panic_then_recover(&worker).map_err(|e| format!("{e}\n---- wrangler log ----\n{}", worker.log_text()))
 }

@@ -21,6 +21,8 @@ async fn fetch(req: Request, _env: Env, _ctx: Context) -> worker::Result<Respons
 
 async fn handle(mut req: Request) -> Result<Output, Error> {
     let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
+    #[cfg(feature = "diagnostics")]
+    diagnostics::route(url.path());
     let options = Options::from_query(url.query().unwrap_or(""))?;
     let source = match req.method() {
         Method::Get => {
@@ -104,4 +106,15 @@ fn error_response(error: &Error) -> worker::Result<Response> {
         headers.set("allow", "GET, POST")?;
     }
     Ok(Response::from_bytes(error.to_json().into_bytes())?.with_status(error.status()).with_headers(headers))
+}
+
+/// Test-only routes, compiled only with the `diagnostics` feature.
+#[cfg(feature = "diagnostics")]
+mod diagnostics {
+    /// `/__diagnostics/panic` panics, to prove the entry recovers the instance.
+    pub fn route(path: &str) {
+        if path == "/__diagnostics/panic" {
+            panic!("deliberate panic from /__diagnostics/panic");
+        }
+    }
 }

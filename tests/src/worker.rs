@@ -18,18 +18,19 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-request timeout of the test client, in seconds.
 pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 
-/// Builds the worker through the pipeline (`cargo xtask build`) into
-/// `target/e2e/build`, with `features` of edge-fn enabled.
-pub fn build(features: &[&str]) -> Result<PathBuf, String> {
+/// Builds the worker through the pipeline (`cargo xtask build ARGS`) into
+/// `target/e2e/NAME`, with the test-only `diagnostics` routes compiled in.
+pub fn build(name: &str, args: &[&str]) -> Result<PathBuf, String> {
     let root = workspace_root();
-    let out_dir = root.join("target/e2e/build");
+    let out_dir = root.join("target/e2e").join(name);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["xtask", "build", "--out-dir"]).arg(&out_dir);
-    if !features.is_empty() {
-        cmd.arg("--features").arg(features.join(","));
-    }
-    let status = cmd.status().map_err(|e| format!("cannot run `cargo xtask build`: {e}"))?;
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["xtask", "build", "--features", "diagnostics", "--out-dir"])
+        .arg(&out_dir)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run `cargo xtask build`: {e}"))?;
     if !status.success() {
         return Err(format!("`cargo xtask build` failed ({status})"));
     }
@@ -107,6 +108,19 @@ impl Worker {
             let _ = f.read_to_string(&mut text);
         }
         text
+    }
+
+    /// Waits (up to 10 s) until the log contains `needle` at least `count`
+    /// times; returns how many times it does.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> usize {
+        let start = Instant::now();
+        loop {
+            let seen = self.log_text().matches(needle).count();
+            if seen >= count || start.elapsed() > Duration::from_secs(10) {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `base_url` + `path_and_query`.

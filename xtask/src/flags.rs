@@ -25,6 +25,13 @@ pub enum Command {
     /// (wasm-opt) → validate → budget → emit. A failed build leaves the
     /// previous output untouched.
     Build(BuildArgs),
+    /// Show where the module's bytes are: per section, per crate and per
+    /// function (names from the symbol map captured before stripping).
+    ///
+    /// Builds first, so the figures are current, and fails like `build` when
+    /// the upload is over budget. `--save` records a baseline; `--diff`
+    /// compares against one.
+    Size(SizeArgs),
     /// Run every test: unit tests on the host, then the built worker in local
     /// workerd (through the project's pinned wrangler), checked over HTTP.
     ///
@@ -37,6 +44,21 @@ pub enum Command {
 pub struct BuildArgs {
     #[command(flatten)]
     pub pipeline: PipelineFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct SizeArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFlags,
+    /// How many of the largest functions to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Save the breakdown as JSON to FILE, as a baseline for `--diff`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Compare against a baseline saved with `--save`.
+    #[arg(long, value_name = "FILE")]
+    pub diff: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +86,15 @@ pub struct PipelineFlags {
     /// Cargo features of `edge-fn` to enable, comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub features: Vec<String>,
+    /// Replace code that can only end in a panic (message formatting, `Debug`
+    /// impls used only there) with `unreachable`. Smaller output; a panic then
+    /// traps without logging its message.
+    #[arg(long)]
+    pub snip: bool,
+    /// Print the build report (stage sizes and times, upload size) as JSON on
+    /// stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Print only errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
@@ -71,7 +102,14 @@ pub struct PipelineFlags {
 
 impl Default for PipelineFlags {
     fn default() -> Self {
-        PipelineFlags { profile: Profile::Release, out_dir: PathBuf::from("build"), features: Vec::new(), quiet: false }
+        PipelineFlags {
+            profile: Profile::Release,
+            out_dir: PathBuf::from("build"),
+            features: Vec::new(),
+            snip: false,
+            json: false,
+            quiet: false,
+        }
     }
 }
 

@@ -6,9 +6,12 @@
 
 mod build;
 mod flags;
+mod node;
 mod progress;
+mod report;
 mod settings;
 mod setup;
+mod size;
 mod stages;
 mod test;
 mod wasm_features;
@@ -30,7 +33,15 @@ fn main() -> ExitCode {
 
 fn run(flags: flags::Xtask) -> anyhow::Result<()> {
     match flags.command {
-        flags::Command::Build(args) => build::run(&settings::Settings::new(args.pipeline)?),
+        flags::Command::Build(args) => {
+            let settings = settings::Settings::new(args.pipeline)?;
+            let report = build::run(&settings)?;
+            report::publish(&report, &settings)
+        }
+        flags::Command::Size(args) => {
+            let settings = settings::Settings::new(args.pipeline.clone())?;
+            size::run(&settings, &args)
+        }
         flags::Command::Test(args) => {
             let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;
             test::run(&settings, &args.cargo_test_args)

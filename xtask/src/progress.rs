@@ -26,6 +26,11 @@ impl Progress {
         }
     }
 
+    /// A warning; printed even when quiet.
+    pub fn warn(&self, message: &str) {
+        eprintln!("{:>12} {message}", "warning:");
+    }
+
     /// Runs `work`, showing a spinner named `name` on a terminal meanwhile.
     pub fn spin<T>(&self, name: &str, work: impl FnOnce() -> T) -> T {
         if self.quiet || !self.tty {

@@ -1,13 +1,15 @@
-//! The one settings struct: built once from flags and the environment.
+//! The one settings struct: built once from flags, the workspace's
+//! `[workspace.metadata.edge]` table and the environment.
 //!
-//! Nothing else in xtask reads environment variables.
+//! Nothing else in xtask reads environment variables or configuration.
 
 use std::env;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 
 use crate::flags::{PipelineFlags, Profile};
+use crate::stages::budget::Budget;
 
 /// Everything a command needs to know, resolved once.
 #[derive(Debug, Clone)]
@@ -20,22 +22,40 @@ pub struct Settings {
     pub profile: Profile,
     /// Cargo features of `edge-fn`.
     pub features: Vec<String>,
+    /// Replace panic-only code with `unreachable`.
+    pub snip: bool,
+    /// Size limits the upload must meet.
+    pub budget: Budget,
     /// Print only errors and warnings.
     pub quiet: bool,
+    /// Print the build report as JSON on stdout.
+    pub json: bool,
     /// The cargo that runs xtask (from `$CARGO`), so nested builds use the same toolchain.
     pub cargo: PathBuf,
+    /// Scratch space for stages that hand files to other tools.
+    pub scratch: PathBuf,
+    /// GitHub Actions' job summary file, when running there.
+    pub github_step_summary: Option<PathBuf>,
 }
 
 impl Settings {
     pub fn new(flags: PipelineFlags) -> Result<Self> {
         let root = workspace_root();
+        let manifest = root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+        let budget = budget_from_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
         Ok(Settings {
             out_dir: root.join(&flags.out_dir),
+            scratch: root.join("target/xtask"),
             root,
             profile: flags.profile,
             features: flags.features,
+            snip: flags.snip,
+            budget,
             quiet: flags.quiet,
+            json: flags.json,
             cargo: env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from),
+            github_step_summary: env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from),
         })
     }
 }
@@ -45,6 +65,27 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// Reads `[workspace.metadata.edge]`: `plan` and `max_gzip_bytes`, both optional.
+fn budget_from_manifest(text: &str) -> Result<Budget> {
+    let manifest: toml::Table = text.parse().context("Cargo.toml is not valid TOML")?;
+    let mut budget = Budget::default();
+    let Some(edge) = manifest.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("edge")) else {
+        return Ok(budget);
+    };
+    let Some(edge) = edge.as_table() else { bail!("[workspace.metadata.edge] must be a table") };
+    for (key, value) in edge {
+        match (key.as_str(), value) {
+            ("plan", toml::Value::String(plan)) => budget.plan = plan.parse()?,
+            ("max_gzip_bytes", toml::Value::Integer(n)) if *n > 0 => budget.max_gzip_bytes = Some(*n as u64),
+            ("plan" | "max_gzip_bytes", other) => {
+                bail!("[workspace.metadata.edge] `{key}` has the wrong type ({}); see README.md", other.type_str())
+            }
+            (other, _) => bail!("unknown key `{other}` in [workspace.metadata.edge]; known keys: plan, max_gzip_bytes"),
+        }
+    }
+    Ok(budget)
 }
 
 impl Profile {
@@ -62,8 +103,46 @@ impl Profile {
         !matches!(self, Profile::Dev)
     }
 
-    /// Whether function names survive into the output.
+    /// Whether function names stay in the module (otherwise they go to the symbol map).
     pub fn keeps_names(self) -> bool {
-        !matches!(self, Profile::Release)
+        matches!(self, Profile::Profiling)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::budget::Plan;
+
+    #[test]
+    fn budget_defaults_to_the_strict_legacy_free_plan() {
+        let budget = budget_from_manifest("[workspace]\n").unwrap();
+        assert_eq!(budget.plan, Plan::FreeLegacy);
+        assert_eq!(budget.max_gzip_bytes, None);
+    }
+
+    #[test]
+    fn budget_reads_plan_and_user_limit() {
+        let text = "[workspace.metadata.edge]\nplan = \"paid-legacy\"\nmax_gzip_bytes = 500_000\n";
+        let budget = budget_from_manifest(text).unwrap();
+        assert_eq!(budget.plan, Plan::PaidLegacy);
+        assert_eq!(budget.max_gzip_bytes, Some(500_000));
+    }
+
+    #[test]
+    fn budget_errors_name_the_key_and_the_choices() {
+        let err = budget_from_manifest("[workspace.metadata.edge]\nmax_gzip = 1\n").unwrap_err().to_string();
+        assert!(err.contains("`max_gzip`") && err.contains("max_gzip_bytes"), "{err}");
+        let err = budget_from_manifest("[workspace.metadata.edge]\nplan = \"gold\"\n").unwrap_err().to_string();
+        assert!(err.contains("free-legacy"), "{err}");
+        let err =
+            budget_from_manifest("[workspace.metadata.edge]\nmax_gzip_bytes = \"1MB\"\n").unwrap_err().to_string();
+        assert!(err.contains("wrong type"), "{err}");
+    }
+
+    #[test]
+    fn the_workspace_manifest_parses() {
+        let text = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        budget_from_manifest(&text).unwrap();
     }
 }

@@ -1,6 +1,8 @@
-//! Stage 6: check the upload against Cloudflare's size limits, measured the
-//! way wrangler measures them: every module of the upload, concatenated, and
-//! that whole gzip-compressed.
+//! Stage 7: check the upload against Cloudflare's size limits and the
+//! project's own budget, measured the way wrangler measures them: every
+//! module of the upload, concatenated, and that whole gzip-compressed.
+
+use std::str::FromStr;
 
 use anyhow::{Result, bail};
 
@@ -14,6 +16,57 @@ pub mod limits {
     /// The legacy compressed limit of the Free plan that many accounts and
     /// wrangler versions still apply (gzip of the whole upload).
     pub const LEGACY_FREE_GZIP: u64 = 3 * 1024 * 1024;
+    /// The legacy compressed limit of the Paid plan.
+    pub const LEGACY_PAID_GZIP: u64 = 10 * 1024 * 1024;
+}
+
+/// Which of Cloudflare's limits the upload must meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plan {
+    /// 3 MiB gzip (and 64 MiB uncompressed): the strictest, and the default.
+    #[default]
+    FreeLegacy,
+    /// 10 MiB gzip (and 64 MiB uncompressed).
+    PaidLegacy,
+    /// 64 MiB uncompressed, no compressed limit.
+    Current,
+}
+
+impl Plan {
+    pub fn name(self) -> &'static str {
+        match self {
+            Plan::FreeLegacy => "free-legacy",
+            Plan::PaidLegacy => "paid-legacy",
+            Plan::Current => "current",
+        }
+    }
+
+    /// The plan's gzip limit, if it has one.
+    pub fn gzip_limit(self) -> Option<u64> {
+        match self {
+            Plan::FreeLegacy => Some(limits::LEGACY_FREE_GZIP),
+            Plan::PaidLegacy => Some(limits::LEGACY_PAID_GZIP),
+            Plan::Current => None,
+        }
+    }
+}
+
+impl FromStr for Plan {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Plan> {
+        [Plan::FreeLegacy, Plan::PaidLegacy, Plan::Current]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown plan `{s}`; expected free-legacy, paid-legacy or current"))
+    }
+}
+
+/// The limits a build is held to: the plan's, and optionally the project's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Budget {
+    pub plan: Plan,
+    /// `max_gzip_bytes` from `[workspace.metadata.edge]`.
+    pub max_gzip_bytes: Option<u64>,
 }
 
 /// The measured size of an upload.
@@ -23,20 +76,34 @@ pub struct Measured {
     pub gzip: u64,
 }
 
-/// Measures `upload` and fails when it is over `max_gzip` or the uncompressed limit.
-pub fn run(upload: &Upload, max_gzip: u64) -> Result<Measured> {
+/// Measures `upload` and fails when it is over any limit of `budget`.
+pub fn run(upload: &Upload, budget: Budget) -> Result<Measured> {
     let measured = measure(upload);
-    if measured.raw > limits::UNCOMPRESSED || measured.gzip > max_gzip {
+    let over = if measured.raw > limits::UNCOMPRESSED {
+        Some(format!("{} bytes uncompressed, over Cloudflare's limit of {}", measured.raw, limits::UNCOMPRESSED))
+    } else if let Some(limit) = budget.plan.gzip_limit().filter(|&l| measured.gzip > l) {
+        Some(format!(
+            "{} bytes gzip, over the {} plan's limit of {limit} (set `plan` in [workspace.metadata.edge] \
+             if your account has another)",
+            measured.gzip,
+            budget.plan.name()
+        ))
+    } else {
+        budget.max_gzip_bytes.filter(|&l| measured.gzip > l).map(|limit| {
+            format!(
+                "{} bytes gzip, over the project's budget of {limit} (`max_gzip_bytes` in \
+                 [workspace.metadata.edge])",
+                measured.gzip
+            )
+        })
+    };
+    if let Some(over) = over {
         let mut biggest: Vec<_> = upload.files.iter().map(|f| (f.bytes.len(), &f.path)).collect();
         biggest.sort_by(|a, b| b.cmp(a));
         let list: Vec<_> = biggest.iter().take(5).map(|(n, p)| format!("  {p}: {n} bytes")).collect();
         bail!(
-            "the upload is over budget: {} bytes gzip (limit {max_gzip}), {} bytes uncompressed \
-             (limit {}). Biggest files:\n{}\nRun `cargo xtask build --profile release` for the \
-             smallest output, and remove dependencies or features that bring the bytes.",
-            measured.gzip,
-            measured.raw,
-            limits::UNCOMPRESSED,
+            "the upload is {over}. Biggest files:\n{}\nRun `cargo xtask size` to see which crates and \
+             functions bring the bytes; `--snip` removes panic-message code.",
             list.join("\n")
         );
     }
@@ -56,24 +123,50 @@ mod tests {
     fn upload(sizes: &[usize]) -> Upload {
         let mut upload = Upload::default();
         for (i, &n) in sizes.iter().enumerate() {
-            // Incompressible bytes, so gzip cannot hide the size.
-            let bytes = (0..n).map(|j| ((j as u64 * 2654435761 + i as u64) >> 7) as u8).collect::<Vec<_>>();
+            // Incompressible bytes (xorshift), so gzip cannot hide the size.
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ i as u64;
+            let bytes = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect::<Vec<_>>();
             upload.add(format!("file{i}.bin"), bytes);
         }
         upload
     }
 
-    #[test]
-    fn within_budget_reports_sizes() {
-        let m = run(&upload(&[1000, 500]), 1 << 20).unwrap();
-        assert_eq!(m.raw, 1500);
-        assert!(m.gzip > 0);
+    fn budget(max_gzip_bytes: Option<u64>) -> Budget {
+        Budget { plan: Plan::FreeLegacy, max_gzip_bytes }
     }
 
     #[test]
-    fn over_budget_names_numbers_and_biggest_files() {
-        let err = run(&upload(&[4000, 9000]), 1000).unwrap_err().to_string();
-        assert!(err.contains("limit 1000"), "{err}");
+    fn within_budget_reports_sizes() {
+        let m = run(&upload(&[1000, 500]), budget(Some(1 << 20))).unwrap();
+        assert_eq!(m.raw, 1500);
+        assert!(m.gzip > 1400, "incompressible: {}", m.gzip);
+    }
+
+    #[test]
+    fn over_the_project_budget_names_numbers_and_biggest_files() {
+        let err = run(&upload(&[4000, 9000]), budget(Some(1000))).unwrap_err().to_string();
+        assert!(err.contains("budget of 1000") && err.contains("max_gzip_bytes"), "{err}");
         assert!(err.find("file1.bin").unwrap() < err.find("file0.bin").unwrap(), "biggest first: {err}");
+    }
+
+    #[test]
+    fn over_the_plan_limit_names_the_plan() {
+        let err = run(&upload(&[3 * 1024 * 1024 + 10]), budget(None)).unwrap_err().to_string();
+        assert!(err.contains("free-legacy plan's limit of 3145728"), "{err}");
+        let current = Budget { plan: Plan::Current, max_gzip_bytes: None };
+        run(&upload(&[3 * 1024 * 1024 + 10]), current).unwrap();
+    }
+
+    #[test]
+    fn plans_parse_by_name() {
+        assert_eq!("paid-legacy".parse::<Plan>().unwrap(), Plan::PaidLegacy);
+        assert!("pro".parse::<Plan>().unwrap_err().to_string().contains("expected free-legacy"));
     }
 }

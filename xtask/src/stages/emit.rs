@@ -1,4 +1,4 @@
-//! Stage 7: write the upload, atomically.
+//! Stage 8: write the upload, atomically.
 //!
 //! Files go to a staging directory beside the output, which then takes the
 //! output's place in one step (`renameat2(RENAME_EXCHANGE)` on Linux), so a
@@ -28,7 +28,7 @@ pub fn run(upload: &Upload, out_dir: &Path) -> Result<()> {
 fn write_all(upload: &Upload, dir: &Path) -> Result<()> {
     let unwritable = || format!("cannot write the build to {}; check that it is writable", dir.display());
     fs::create_dir(dir).with_context(unwritable)?;
-    for file in &upload.files {
+    for file in upload.files.iter().chain(&upload.extras) {
         let path = dir.join(&file.path);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).with_context(unwritable)?;

@@ -17,14 +17,23 @@ function recoverIfPoisoned() {
   }
 }
 
+// A trap that escapes a handler, or happens in a task the handler left
+// running (async Rust code is polled from microtasks), marks the instance as
+// poisoned. The panic hook marks it too, but `--snip` removes the hook.
+function markIfTrap(error) {
+  if (error instanceof WebAssembly.RuntimeError) {
+    state.criticalError = true;
+  }
+}
+addEventListener("error", (event) => markIfTrap(event.error));
+addEventListener("unhandledrejection", (event) => markIfTrap(event.reason));
+
 async function call(handler, self, arg) {
   recoverIfPoisoned();
   try {
     return await handler.call(self, arg, self.env, self.ctx);
   } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) {
-      state.criticalError = true;
-    }
+    markIfTrap(error);
     throw error;
   }
 }

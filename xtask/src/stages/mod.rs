@@ -1,6 +1,6 @@
 //! The build pipeline's stages, one file each, run in order by
-//! [`crate::build`]: cargo → bindgen → rewrite → optimize → validate →
-//! budget → emit.
+//! [`crate::build`]: cargo → bindgen → rewrite → optimize → strip →
+//! validate → budget → emit.
 
 pub mod bindgen;
 pub mod budget;
@@ -8,6 +8,7 @@ pub mod cargo;
 pub mod emit;
 pub mod optimize;
 pub mod rewrite;
+pub mod strip;
 pub mod validate;
 
 use std::io::Write;
@@ -19,15 +20,24 @@ pub struct UploadFile {
     pub bytes: Vec<u8>,
 }
 
-/// Everything wrangler uploads: the entry, the JS glue, snippets and the module.
+/// The build's output: what wrangler uploads (the entry, the JS glue, its
+/// snippets and the module), and files written beside it that are not
+/// uploaded (wrangler's rules only pick up `.js`, `.mjs` and `.wasm`).
 #[derive(Debug, Clone, Default)]
 pub struct Upload {
     pub files: Vec<UploadFile>,
+    pub extras: Vec<UploadFile>,
 }
 
 impl Upload {
+    /// Adds a file that is uploaded.
     pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
         self.files.push(UploadFile { path: path.into(), bytes: bytes.into() });
+    }
+
+    /// Adds a file written beside the upload.
+    pub fn add_extra(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        self.extras.push(UploadFile { path: path.into(), bytes: bytes.into() });
     }
 }
 

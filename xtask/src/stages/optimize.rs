@@ -11,15 +11,15 @@ use wasm_opt::OptimizationOptions;
 
 use crate::wasm_features;
 
-/// Optimizes `wasm` for size (`-Oz`); `keep_names` keeps the name section.
-/// `scratch` is a directory for binaryen's input and output files.
-pub fn run(wasm: &[u8], keep_names: bool, scratch: &Path) -> Result<Vec<u8>> {
+/// Optimizes `wasm` for size (`-Oz`), keeping function names for the strip
+/// stage. `scratch` is a directory for binaryen's input and output files.
+pub fn run(wasm: &[u8], scratch: &Path) -> Result<Vec<u8>> {
     let mut options = OptimizationOptions::new_optimize_for_size_aggressively();
     options.mvp_features_only();
     for feature in binaryen_features(wasm)? {
         options.enable_feature(feature);
     }
-    options.debug_info(keep_names);
+    options.debug_info(true);
 
     std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let input = scratch.join("input.wasm");
@@ -85,8 +85,9 @@ mod tests {
     fn shrinks_and_keeps_exports() {
         let dir = tempfile::tempdir().unwrap();
         let input = sample(&[]);
-        let out = run(&input, false, dir.path()).unwrap();
-        assert!(out.len() < input.len(), "{} >= {}", out.len(), input.len());
+        let out = run(&input, dir.path()).unwrap();
+        let code = crate::stages::strip::without_custom_section(&out, "name").unwrap();
+        assert!(code.len() < input.len(), "{} >= {}", code.len(), input.len());
         wasmparser::Validator::new().validate_all(&out).unwrap();
         let module = walrus::Module::from_buffer(&out).unwrap();
         assert!(module.exports.iter().any(|e| e.name == "answer"));
@@ -97,14 +98,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input =
             sample(&[Instruction::TryTable(wasm_encoder::BlockType::Empty, Vec::new().into()), Instruction::End]);
-        let err = run(&input, false, dir.path()).unwrap_err().to_string();
+        let err = run(&input, dir.path()).unwrap_err().to_string();
         assert!(err.contains("`exnref`") && err.contains("--force-enable-abort-handler"), "{err}");
     }
 
     #[test]
     fn corrupt_input_is_an_error_not_a_crash() {
         let dir = tempfile::tempdir().unwrap();
-        let err = run(b"\0asm\x01\0\0\0garbage", false, dir.path()).unwrap_err();
+        let err = run(b"\0asm\x01\0\0\0garbage", dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("not valid WebAssembly"), "{err:#}");
     }
 }

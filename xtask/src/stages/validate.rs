@@ -1,51 +1,155 @@
-//! Stage 5: validate the final module before it is accepted.
+//! Stage 6: validate the final module before it is accepted.
 //!
-//! Full wasmparser validation against the features workerd's V8 runs, and a
-//! check that every export the JS entry calls exists in the module.
+//! 1. Full wasmparser validation against the features workerd's V8 runs.
+//! 2. The module still honours the contract wasm-bindgen generated the JS glue
+//!    for: it imports nothing the glue does not provide, and exports everything
+//!    the glue and the entry call. Both sides are read from the modules'
+//!    import and export sections, not from JS text.
+//! 3. A smoke test in V8 (Node.js): the module compiles and instantiates, and
+//!    how long that takes is measured against Cloudflare's startup limit.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use wasmparser::{Validator, WasmFeatures};
+use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// What workerd (V8) runs: WebAssembly 3.0 and legacy exception handling,
 /// without threads (a Worker has no shared memory).
 pub const WORKERD_FEATURES: WasmFeatures =
     WasmFeatures::WASM3.union(WasmFeatures::LEGACY_EXCEPTIONS).difference(WasmFeatures::THREADS);
 
-/// Validates `wasm` and checks that it exports each of `required_exports`.
-pub fn run(wasm: &[u8], required_exports: &[&str]) -> Result<()> {
+/// Cloudflare's limit on a Worker's startup (parsing and running its global
+/// scope, which instantiates the module), per the Workers "Limits"
+/// documentation (read 2026-11-22).
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(1);
+
+/// The imports and exports wasm-bindgen generated the glue for.
+#[derive(Debug, Clone, Default)]
+pub struct Contract {
+    /// `(module, name)` of every import the glue provides.
+    pub imports: BTreeSet<(String, String)>,
+    /// Every export the glue or the entry calls.
+    pub exports: BTreeSet<String>,
+}
+
+impl Contract {
+    /// The contract of a module as wasm-bindgen left it, plus what the entry calls.
+    pub fn of(module: &walrus::Module, entry_calls: &[&str]) -> Contract {
+        Contract {
+            imports: module.imports.iter().map(|i| (i.module.clone(), i.name.clone())).collect(),
+            exports: module
+                .exports
+                .iter()
+                .map(|e| e.name.clone())
+                .chain(entry_calls.iter().map(|s| s.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// Validation result.
+#[derive(Debug, Clone, Copy)]
+pub struct Validated {
+    /// Median time V8 took to compile and instantiate the module.
+    pub startup: Duration,
+}
+
+/// Validates `wasm` against workerd's features and `contract`, then
+/// instantiates it in Node.js (`scratch` holds the file Node reads).
+pub fn run(wasm: &[u8], contract: &Contract, scratch: &Path) -> Result<Validated> {
     Validator::new_with_features(WORKERD_FEATURES)
         .validate_all(wasm)
         .context("the final module is not valid WebAssembly for workerd")?;
-    let exports = exported_names(wasm)?;
-    for name in required_exports {
-        if !exports.iter().any(|e| e == name) {
-            bail!(
-                "the module does not export `{name}`, which the JS entry calls; \
-                 is the handler annotated with `#[event(fetch)]`?"
-            );
-        }
+    check_contract(wasm, contract)?;
+    let startup = smoke_test(wasm, scratch)?;
+    Ok(Validated { startup })
+}
+
+fn check_contract(wasm: &[u8], contract: &Contract) -> Result<()> {
+    let (imports, exports) = imports_and_exports(wasm)?;
+    if let Some((module, name)) = imports.difference(&contract.imports).next() {
+        bail!(
+            "the module imports `{module}`.`{name}`, which the JS glue does not provide; a stage \
+             after wasm-bindgen added it. Rebuild without `--snip` and report the module"
+        );
+    }
+    if let Some(name) = contract.exports.difference(&exports).next() {
+        bail!(
+            "the module does not export `{name}`, which the JS glue or entry calls; if it is a \
+             handler, annotate it with `#[event(fetch)]`"
+        );
     }
     Ok(())
 }
 
-fn exported_names(wasm: &[u8]) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::ExportSection(reader) = payload? {
-            for export in reader {
-                names.push(export?.name.to_owned());
+type ImportsAndExports = (BTreeSet<(String, String)>, BTreeSet<String>);
+
+fn imports_and_exports(wasm: &[u8]) -> Result<ImportsAndExports> {
+    let (mut imports, mut exports) = (BTreeSet::new(), BTreeSet::new());
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import?;
+                    imports.insert((import.module.to_owned(), import.name.to_owned()));
+                }
             }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    exports.insert(export?.name.to_owned());
+                }
+            }
+            _ => {}
         }
     }
-    Ok(names)
+    Ok((imports, exports))
+}
+
+/// Compiles and instantiates the module in V8 five times, with every imported
+/// function stubbed; returns the median time.
+fn smoke_test(wasm: &[u8], scratch: &Path) -> Result<Duration> {
+    const SCRIPT: &str = r#"
+        import { readFileSync } from "node:fs";
+        const bytes = readFileSync(process.argv[2]);
+        const times = [];
+        for (let i = 0; i < 5; i++) {
+            const start = performance.now();
+            const module = new WebAssembly.Module(bytes);
+            const imports = {};
+            for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+                if (kind !== "function") throw new Error(`cannot stub the ${kind} import ${from}.${name}`);
+                (imports[from] ??= {})[name] = () => { throw new Error(`${name} called during instantiation`); };
+            }
+            new WebAssembly.Instance(module, imports);
+            times.push(performance.now() - start);
+        }
+        times.sort((a, b) => a - b);
+        console.log(times[2]);
+    "#;
+    std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    let path = scratch.join("smoke.wasm");
+    std::fs::write(&path, wasm).with_context(|| format!("cannot write {}", path.display()))?;
+    let out =
+        crate::node::run(SCRIPT, &[path.as_os_str()]).context("the module does not instantiate in V8 (Node.js)")?;
+    let millis: f64 = out.trim().parse().with_context(|| format!("unexpected smoke test output `{}`", out.trim()))?;
+    Ok(Duration::from_secs_f64(millis / 1000.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn module_exporting(name: &str) -> Vec<u8> {
+    /// A module importing `env.log` and exporting its memory as `memory`.
+    fn module() -> Vec<u8> {
         let mut m = wasm_encoder::Module::new();
+        let mut types = wasm_encoder::TypeSection::new();
+        types.ty().function([], []);
+        m.section(&types);
+        let mut imports = wasm_encoder::ImportSection::new();
+        imports.import("env", "log", wasm_encoder::EntityType::Function(0));
+        m.section(&imports);
         let mut memories = wasm_encoder::MemorySection::new();
         memories.memory(wasm_encoder::MemoryType {
             minimum: 1,
@@ -56,25 +160,43 @@ mod tests {
         });
         m.section(&memories);
         let mut exports = wasm_encoder::ExportSection::new();
-        exports.export(name, wasm_encoder::ExportKind::Memory, 0);
+        exports.export("memory", wasm_encoder::ExportKind::Memory, 0);
         m.section(&exports);
         m.finish()
     }
 
+    fn contract(imports: &[(&str, &str)], exports: &[&str]) -> Contract {
+        Contract {
+            imports: imports.iter().map(|(m, n)| (m.to_string(), n.to_string())).collect(),
+            exports: exports.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
     #[test]
-    fn accepts_a_module_with_the_exports() {
-        run(&module_exporting("memory"), &["memory"]).unwrap();
+    fn accepts_a_module_that_keeps_the_contract_and_times_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let validated = run(&module(), &contract(&[("env", "log")], &["memory"]), dir.path()).unwrap();
+        assert!(validated.startup < Duration::from_secs(5));
     }
 
     #[test]
     fn names_a_missing_export() {
-        let err = run(&module_exporting("memory"), &["fetch"]).unwrap_err().to_string();
-        assert!(err.contains("`fetch`"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&module(), &contract(&[("env", "log")], &["memory", "fetch"]), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("`fetch`"), "{err}");
+    }
+
+    #[test]
+    fn names_an_import_the_glue_does_not_provide() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&module(), &contract(&[], &["memory"]), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("`env`.`log`"), "{err}");
     }
 
     #[test]
     fn rejects_corrupt_bytes() {
-        let err = run(b"\0asm\x01\0\0\0\x01\xff", &[]).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(b"\0asm\x01\0\0\0\x01\xff", &Contract::default(), dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("not valid WebAssembly"), "{err:#}");
     }
 
@@ -90,6 +212,28 @@ mod tests {
             page_size_log2: None,
         });
         m.section(&memories);
-        assert!(run(&m.finish(), &[]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(run(&m.finish(), &Contract::default(), dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_module_v8_refuses_to_instantiate_fails_the_smoke_test() {
+        // Valid, but its data segment lies outside its one-page memory.
+        let mut m = wasm_encoder::Module::new();
+        let mut memories = wasm_encoder::MemorySection::new();
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: 1,
+            maximum: Some(1),
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        m.section(&memories);
+        let mut data = wasm_encoder::DataSection::new();
+        data.active(0, &wasm_encoder::ConstExpr::i32_const(70_000), [1u8]);
+        m.section(&data);
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&m.finish(), &Contract::default(), dir.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("does not instantiate"), "{err:#}");
     }
 }

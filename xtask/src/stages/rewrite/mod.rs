@@ -1,9 +1,13 @@
 //! Stage 3: rewrite the module with walrus before it is optimized.
 //!
-//! Drops what the runtime never reads (the producers, target_features and
-//! DWARF custom sections, and in release builds the name section) and removes
-//! items nothing references. It runs before wasm-opt, not after: re-encoding an
-//! optimized module with walrus makes it slightly larger.
+//! Drops the custom sections the runtime never reads (producers,
+//! target_features, DWARF), optionally snips panic-only code ([`snip`]), and
+//! removes items nothing references. Function names stay: the optimizer keeps
+//! them, and the strip stage turns them into a symbol map after optimizing.
+//! This stage runs before wasm-opt, not after: re-encoding an optimized module
+//! with walrus makes it slightly larger.
+
+pub mod snip;
 
 use walrus::Module;
 
@@ -12,12 +16,12 @@ use walrus::Module;
 pub struct Rewritten {
     /// Custom sections dropped, by name.
     pub dropped_sections: Vec<String>,
-    /// Whether function and other names were stripped.
-    pub stripped_names: bool,
+    /// Functions whose bodies `--snip` replaced with `unreachable`.
+    pub snipped: usize,
 }
 
-/// Rewrites `module` in place.
-pub fn run(module: &mut Module, keep_names: bool) -> Rewritten {
+/// Rewrites `module` in place; `snip` enables [`snip::run`].
+pub fn run(module: &mut Module, snip: bool) -> Rewritten {
     let mut report = Rewritten::default();
     if !module.producers.fields().is_empty() {
         module.producers.clear();
@@ -28,30 +32,11 @@ pub fn run(module: &mut Module, keep_names: bool) -> Rewritten {
         module.customs.delete(id);
         report.dropped_sections.push(name);
     }
-    if !keep_names {
-        strip_names(module);
-        report.stripped_names = true;
+    if snip {
+        report.snipped = snip::run(module).len();
     }
     walrus::passes::gc::run(module);
     report
-}
-
-fn strip_names(module: &mut Module) {
-    /// Clears `name` on every item of arenas that only offer `get_mut`.
-    macro_rules! clear {
-        ($($arena:ident),*) => {$(
-            let ids: Vec<_> = module.$arena.iter().map(|item| item.id()).collect();
-            for id in ids {
-                module.$arena.get_mut(id).name = None;
-            }
-        )*};
-    }
-    module.name = None;
-    module.funcs.iter_mut().for_each(|f| f.name = None);
-    module.tables.iter_mut().for_each(|t| t.name = None);
-    module.memories.iter_mut().for_each(|m| m.name = None);
-    module.elements.iter_mut().for_each(|e| e.name = None);
-    clear!(locals, types, globals, data);
 }
 
 #[cfg(test)]
@@ -101,21 +86,14 @@ mod tests {
     }
 
     #[test]
-    fn drops_custom_sections_names_and_dead_code() {
+    fn drops_custom_sections_and_dead_code_but_keeps_names() {
         let mut module = Module::from_buffer(&sample()).unwrap();
         let report = run(&mut module, false);
         assert!(report.dropped_sections.contains(&"target_features".to_owned()), "{report:?}");
         let out = module.emit_wasm();
-        assert_eq!(custom_section_names(&out), Vec::<String>::new());
-        assert_eq!(module.funcs.iter().count(), 1, "the unreferenced function is gone");
-        wasmparser::Validator::new().validate_all(&out).unwrap();
-    }
-
-    #[test]
-    fn keeps_names_when_asked() {
-        let mut module = Module::from_buffer(&sample()).unwrap();
-        run(&mut module, true);
-        let out = module.emit_wasm();
         assert_eq!(custom_section_names(&out), vec!["name".to_owned()]);
+        assert_eq!(module.funcs.iter().count(), 1, "the unreferenced function is gone");
+        assert_eq!(module.funcs.iter().next().unwrap().name.as_deref(), Some("answer_impl"));
+        wasmparser::Validator::new().validate_all(&out).unwrap();
     }
 }

@@ -1,0 +1,243 @@
+//! `--snip`: replace the bodies of functions that can only end in a trap with
+//! a bare `unreachable`, so that what only they used (panic message
+//! formatting, `Debug` impls, location strings) is garbage-collected.
+//!
+//! Under `panic = "abort"` a panic always ends in `unreachable`; the code on
+//! the way there only formats a message and calls the panic hook. A function
+//! *diverges* when every way out of it passes through a trap: its top-level
+//! instruction sequence reaches an `unreachable` or a call to a diverging
+//! function, and nothing in it can leave early (`return`, a tail call, a
+//! branch to the function's own block, exception handling). Diverging
+//! functions are found as a fixed point over the call graph; replacing their
+//! bodies changes nothing for calls that do not trap, and for calls that do,
+//! only what happened before the trap (the panic message) is lost.
+//!
+//! A call to a wasm-bindgen import that throws a JS exception (`…throw…`) is
+//! treated as a way out: that exception is catchable by JS, a trap is not.
+
+use std::collections::HashSet;
+
+use walrus::ir::{Instr, InstrLocId, InstrSeqId, Visitor};
+use walrus::{FunctionId, FunctionKind, Module};
+
+/// Replaces every diverging function's body with `unreachable`; returns the
+/// functions changed.
+pub fn run(module: &mut Module) -> Vec<FunctionId> {
+    let throwing_imports: HashSet<FunctionId> = module
+        .imports
+        .iter()
+        .filter_map(|import| match import.kind {
+            walrus::ImportKind::Function(f) if import.name.contains("throw") => Some(f),
+            _ => None,
+        })
+        .collect();
+
+    let mut diverging: HashSet<FunctionId> = HashSet::new();
+    loop {
+        let found: Vec<FunctionId> = module
+            .funcs
+            .iter_local()
+            .filter(|(id, _)| !diverging.contains(id))
+            .filter(|(_, f)| diverges(f, &diverging, &throwing_imports))
+            .map(|(id, _)| id)
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        diverging.extend(found);
+    }
+
+    let mut snipped: Vec<FunctionId> = diverging.into_iter().filter(|&id| !is_unreachable_only(module, id)).collect();
+    snipped.sort();
+    for &id in &snipped {
+        if let FunctionKind::Local(f) = &mut module.funcs.get_mut(id).kind {
+            let entry = f.entry_block();
+            let body = &mut f.block_mut(entry).instrs;
+            body.clear();
+            body.push((Instr::Unreachable(walrus::ir::Unreachable {}), InstrLocId::default()));
+        }
+    }
+    snipped
+}
+
+fn diverges(
+    f: &walrus::LocalFunction,
+    diverging: &HashSet<FunctionId>,
+    throwing_imports: &HashSet<FunctionId>,
+) -> bool {
+    let reaches_trap = f.block(f.entry_block()).instrs.iter().any(|(instr, _)| match instr {
+        Instr::Unreachable(_) => true,
+        Instr::Call(call) => diverging.contains(&call.func),
+        _ => false,
+    });
+    if !reaches_trap {
+        return false;
+    }
+    let mut exits = EarlyExits { entry: f.entry_block(), throwing_imports, found: false };
+    walrus::ir::dfs_in_order(&mut exits, f, f.entry_block());
+    !exits.found
+}
+
+/// Whether a function body is already just `unreachable`.
+fn is_unreachable_only(module: &Module, id: FunctionId) -> bool {
+    match &module.funcs.get(id).kind {
+        FunctionKind::Local(f) => {
+            matches!(f.block(f.entry_block()).instrs.as_slice(), [(Instr::Unreachable(_), _)])
+        }
+        _ => false,
+    }
+}
+
+/// Finds any way to leave a function other than falling off its end.
+struct EarlyExits<'a> {
+    entry: InstrSeqId,
+    throwing_imports: &'a HashSet<FunctionId>,
+    found: bool,
+}
+
+impl<'instr> Visitor<'instr> for EarlyExits<'_> {
+    fn visit_instr(&mut self, instr: &'instr Instr, _: &'instr InstrLocId) {
+        let entry = self.entry;
+        self.found |= match instr {
+            Instr::Return(_)
+            | Instr::ReturnCall(_)
+            | Instr::ReturnCallIndirect(_)
+            | Instr::ReturnCallRef(_)
+            | Instr::Try(_)
+            | Instr::TryTable(_)
+            | Instr::Throw(_)
+            | Instr::ThrowRef(_)
+            | Instr::Rethrow(_) => true,
+            Instr::Call(call) => self.throwing_imports.contains(&call.func),
+            Instr::Br(br) => br.block == entry,
+            Instr::BrIf(br) => br.block == entry,
+            Instr::BrTable(table) => table.default == entry || table.blocks.contains(&entry),
+            Instr::BrOnNull(br) => br.block == entry,
+            Instr::BrOnNonNull(br) => br.block == entry,
+            Instr::BrOnCast(br) => br.block == entry,
+            Instr::BrOnCastFail(br) => br.block == entry,
+            _ => false,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walrus::{FunctionBuilder, ModuleConfig, ValType};
+
+    /// A module shaped like a Rust program under `panic = "abort"`:
+    /// `checked_div(a, b)` returns `a / b`, or calls `fail` when `b == 0`;
+    /// `fail` formats a message (calls `format` and the `log` import) and
+    /// calls `abort`, which traps.
+    fn sample() -> (Module, [FunctionId; 4]) {
+        let mut m = Module::with_config(ModuleConfig::new());
+        let log_ty = m.types.add(&[ValType::I32], &[]);
+        let (log, _) = m.add_import_func("env", "log", log_ty);
+
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.func_body().unreachable();
+        let abort = b.finish(vec![], &mut m.funcs);
+
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32], &[ValType::I32]);
+        let x = m.locals.add(ValType::I32);
+        b.func_body().local_get(x).i32_const(31).binop(walrus::ir::BinaryOp::I32Mul);
+        let format = b.finish(vec![x], &mut m.funcs);
+
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.func_body().i32_const(7).call(format).call(log).call(abort).unreachable();
+        let fail = b.finish(vec![], &mut m.funcs);
+
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32, ValType::I32], &[ValType::I32]);
+        let (a, d) = (m.locals.add(ValType::I32), m.locals.add(ValType::I32));
+        b.func_body()
+            .local_get(d)
+            .unop(walrus::ir::UnaryOp::I32Eqz)
+            .if_else(
+                None,
+                |then| {
+                    then.call(fail);
+                },
+                |_| {},
+            )
+            .local_get(a)
+            .local_get(d)
+            .binop(walrus::ir::BinaryOp::I32DivU);
+        let checked_div = b.finish(vec![a, d], &mut m.funcs);
+        m.exports.add("checked_div", checked_div);
+        (m, [abort, format, fail, checked_div])
+    }
+
+    #[test]
+    fn snips_only_the_panic_path_and_gc_drops_what_it_used() {
+        let (mut m, [_abort, format, fail, checked_div]) = sample();
+        let snipped = run(&mut m);
+        assert_eq!(snipped, vec![fail], "`abort` is already unreachable; `checked_div` returns");
+        walrus::passes::gc::run(&mut m);
+        assert!(m.funcs.iter().all(|f| f.id() != format), "`format` was only used by the panic path");
+        assert!(m.imports.iter().all(|i| i.name != "log"), "the logging import went with it");
+        assert!(m.funcs.iter().any(|f| f.id() == checked_div));
+    }
+
+    #[test]
+    fn an_early_return_means_the_function_does_not_diverge() {
+        let mut m = Module::with_config(ModuleConfig::new());
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32], &[]);
+        let x = m.locals.add(ValType::I32);
+        b.func_body()
+            .local_get(x)
+            .if_else(
+                None,
+                |then| {
+                    then.return_();
+                },
+                |_| {},
+            )
+            .unreachable();
+        let f = b.finish(vec![x], &mut m.funcs);
+        m.exports.add("f", f);
+        assert!(run(&mut m).is_empty());
+    }
+
+    #[test]
+    fn a_throwing_import_is_a_way_out() {
+        let mut m = Module::with_config(ModuleConfig::new());
+        let ty = m.types.add(&[], &[]);
+        let (throw, _) = m.add_import_func("./index_bg.js", "__wbg___wbindgen_throw_abc", ty);
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.func_body().call(throw).unreachable();
+        let f = b.finish(vec![], &mut m.funcs);
+        m.exports.add("f", f);
+        assert!(run(&mut m).is_empty(), "a JS exception must stay a JS exception");
+    }
+
+    /// `checked_div` before and after, run in V8: same results where it
+    /// returns, a trap where it panicked.
+    #[test]
+    fn non_trapping_behaviour_is_unchanged_in_v8() {
+        let script = r#"
+            import { readFileSync } from "node:fs";
+            const run = (path) => {
+                const { exports } = new WebAssembly.Instance(
+                    new WebAssembly.Module(readFileSync(path)), { env: { log() {} } });
+                const results = [[84, 2], [7, 7], [0, 5]].map(([a, b]) => exports.checked_div(a, b));
+                let trapped = false;
+                try { exports.checked_div(1, 0); } catch (e) { trapped = e instanceof WebAssembly.RuntimeError; }
+                return JSON.stringify({ results, trapped });
+            };
+            console.log(run(process.argv[2]) + " " + run(process.argv[3]));
+        "#;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut before, _) = sample();
+        let (mut after, _) = sample();
+        run(&mut after);
+        walrus::passes::gc::run(&mut after);
+        let (a, b) = (dir.path().join("before.wasm"), dir.path().join("after.wasm"));
+        std::fs::write(&a, before.emit_wasm()).unwrap();
+        std::fs::write(&b, after.emit_wasm()).unwrap();
+        let out = crate::node::run(script, &[a.as_os_str(), b.as_os_str()]).unwrap();
+        let (x, y) = out.trim().split_once(' ').unwrap();
+        assert_eq!(x, r#"{"results":[42,1,0],"trapped":true}"#);
+        assert_eq!(x, y);
+    }
+}
