@@ -151,7 +151,7 @@ impl Drop for Worker {
 
 /// Writes a wrangler config for the test: the project's `wrangler.toml`
 /// without its `[build]` step (the test has built already), pointing at `build_dir`.
-fn write_config(project_config: &Path, build_dir: &Path, out: &Path) -> Result<(), String> {
+pub fn write_config(project_config: &Path, build_dir: &Path, out: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(project_config).map_err(|e| format!("cannot read wrangler.toml: {e}"))?;
     let mut config: toml::Table = toml::from_str(&text).map_err(|e| format!("wrangler.toml: {e}"))?;
     config.remove("build");

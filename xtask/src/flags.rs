@@ -91,6 +91,10 @@ pub struct PipelineFlags {
     /// traps without logging its message.
     #[arg(long)]
     pub snip: bool,
+    /// Fail when the whole upload is over N bytes gzip-compressed. Overrides
+    /// `max_gzip_bytes` in `[workspace.metadata.edge]` (Cargo.toml).
+    #[arg(long, value_name = "N")]
+    pub max_gzip_bytes: Option<u64>,
     /// Print the build report (stage sizes and times, upload size) as JSON on
     /// stdout.
     #[arg(long)]
@@ -107,6 +111,7 @@ impl Default for PipelineFlags {
             out_dir: PathBuf::from("build"),
             features: Vec::new(),
             snip: false,
+            max_gzip_bytes: None,
             json: false,
             quiet: false,
         }

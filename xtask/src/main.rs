@@ -6,6 +6,7 @@
 
 mod build;
 mod flags;
+mod interrupt;
 mod node;
 mod progress;
 mod report;
@@ -22,6 +23,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
+    interrupt::install();
     match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -43,7 +43,10 @@ impl Settings {
         let root = workspace_root();
         let manifest = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-        let budget = budget_from_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
+        let mut budget = budget_from_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
+        if flags.max_gzip_bytes.is_some() {
+            budget.max_gzip_bytes = flags.max_gzip_bytes;
+        }
         Ok(Settings {
             out_dir: root.join(&flags.out_dir),
             scratch: root.join("target/xtask"),

@@ -1,6 +1,7 @@
 //! Installs what a fresh checkout lacks: the wasm32 target and the npm
 //! packages (wrangler). Each step checks first and says what it does.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -15,24 +16,29 @@ const MIN_NODE_MAJOR: u32 = 20;
 
 /// Makes sure the toolchain that builds `root` has the wasm32 target.
 pub fn ensure_wasm_target(root: &Path, progress: &Progress) -> Result<()> {
-    let sysroot = Command::new("rustc")
+    ensure_target_with(root, progress, "rustc".as_ref(), "rustup".as_ref())
+}
+
+fn ensure_target_with(root: &Path, progress: &Progress, rustc: &OsStr, rustup: &OsStr) -> Result<()> {
+    let sysroot = Command::new(rustc)
         .args(["--print", "sysroot"])
         .current_dir(root)
         .output()
         .context("cannot run `rustc --print sysroot`; is Rust installed (https://rustup.rs)?")?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir() {
+    let installed = || Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir();
+    if installed() {
         return Ok(());
     }
     progress.status("Installing", &format!("Rust target {WASM_TARGET} (rustup target add)"));
     let status =
-        Command::new("rustup").args(["target", "add", WASM_TARGET]).current_dir(root).status().with_context(|| {
+        Command::new(rustup).args(["target", "add", WASM_TARGET]).current_dir(root).status().with_context(|| {
             format!(
                 "the Rust target {WASM_TARGET} is missing and rustup cannot be run; \
                  install the target for the toolchain in {sysroot}"
             )
         })?;
-    if !status.success() {
+    if !status.success() || !installed() {
         bail!("`rustup target add {WASM_TARGET}` failed ({status}); run it by hand and retry");
     }
     Ok(())
@@ -80,10 +86,52 @@ fn node_major(version: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// An executable shell script at `dir/name`.
+    fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_missing_target_is_installed_with_rustup() {
+        let dir = tempfile::tempdir().unwrap();
+        let sysroot = dir.path().join("sysroot");
+        let rustc = script(dir.path(), "rustc", &format!("echo {}", sysroot.display()));
+        let lib = sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib");
+        let rustup = script(
+            dir.path(),
+            "rustup",
+            &format!("[ \"$*\" = \"target add {WASM_TARGET}\" ] && mkdir -p {}", lib.display()),
+        );
+        ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), rustup.as_os_str()).unwrap();
+        assert!(lib.is_dir(), "rustup was asked to add the target");
+    }
+
+    #[test]
+    fn a_failed_install_names_the_command_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let rustc = script(dir.path(), "rustc", &format!("echo {}", dir.path().join("sysroot").display()));
+        let rustup = script(dir.path(), "rustup", "exit 1");
+        let err = ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), rustup.as_os_str())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rustup target add wasm32-unknown-unknown"), "{err}");
+        let err =
+            ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), "/nonexistent/rustup".as_ref())
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("the Rust target wasm32-unknown-unknown is missing"), "{err}");
+    }
+
     #[test]
     fn reads_node_major() {
-        assert_eq!(super::node_major("v20.20.2"), Some(20));
-        assert_eq!(super::node_major("v8.1"), Some(8));
-        assert_eq!(super::node_major("garbage"), None);
+        assert_eq!(node_major("v20.20.2"), Some(20));
+        assert_eq!(node_major("v8.1"), Some(8));
+        assert_eq!(node_major("garbage"), None);
     }
 }

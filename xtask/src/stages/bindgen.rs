@@ -68,3 +68,31 @@ pub fn entry(module: &walrus::Module) -> (String, Vec<&'static str>) {
     let calls = ENTRY_EXPORTS.iter().chain(&others).copied().collect();
     (include_str!("entry.mjs").replace("/*HANDLERS*/\n", &methods), calls)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module carrying wasm-bindgen metadata from another schema version.
+    fn module_from_other_wasm_bindgen() -> Vec<u8> {
+        let mut m = wasm_encoder::Module::new();
+        let meta = br#"{"schema_version":"0.0.1","version":"0.2.1 (abc)"}"#;
+        let mut data = (meta.len() as u32).to_le_bytes().to_vec();
+        data.extend_from_slice(meta);
+        m.section(&wasm_encoder::CustomSection { name: "__wasm_bindgen_unstable".into(), data: data.into() });
+        m.finish()
+    }
+
+    #[test]
+    fn a_version_mismatch_names_the_fix() {
+        let err = format!("{:#}", run(module_from_other_wasm_bindgen()).err().expect("must fail"));
+        assert!(err.contains("schema version"), "{err}");
+        assert!(err.contains("cargo update -p wasm-bindgen --precise"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error() {
+        assert!(run(b"\0asm\x01\0\0\0\x01\x05garbage".to_vec()).is_err());
+        assert!(run(b"not wasm at all".to_vec()).is_err());
+    }
+}

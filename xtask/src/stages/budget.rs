@@ -91,7 +91,7 @@ pub fn run(upload: &Upload, budget: Budget) -> Result<Measured> {
     } else {
         budget.max_gzip_bytes.filter(|&l| measured.gzip > l).map(|limit| {
             format!(
-                "{} bytes gzip, over the project's budget of {limit} (`max_gzip_bytes` in \
+                "{} bytes gzip, over the project's budget of {limit} (`--max-gzip-bytes`, or `max_gzip_bytes` in \
                  [workspace.metadata.edge])",
                 measured.gzip
             )
