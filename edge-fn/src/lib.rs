@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod geometry;
 pub mod limits;
 pub mod options;
 pub mod transform;

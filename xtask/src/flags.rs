@@ -32,6 +32,12 @@ pub enum Command {
     /// the upload is over budget. `--save` records a baseline; `--diff`
     /// compares against one.
     Size(SizeArgs),
+    /// Measure this pipeline against workers-rs' worker-build, side by side in
+    /// one run: upload size (wrangler's dry run) and build time.
+    ///
+    /// Installs the peers from crates.io and npm into target/bench/ the first
+    /// time (several minutes); writes target/bench/results.json.
+    Bench(BenchArgs),
     /// Run every test: unit tests on the host, then the built worker in local
     /// workerd (through the project's pinned wrangler), checked over HTTP.
     ///
@@ -59,6 +65,16 @@ pub struct SizeArgs {
     /// Compare against a baseline saved with `--save`.
     #[arg(long, value_name = "FILE")]
     pub diff: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed runs of each build command (interleaved; the median is reported).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub runs: usize,
+    /// Print only errors, warnings and results.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! installing. Each subcommand lives in its own file; the build pipeline's
 //! stages live in `stages/`, one file each.
 
+mod bench;
 mod build;
 mod flags;
 mod interrupt;
@@ -43,6 +44,10 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         flags::Command::Size(args) => {
             let settings = settings::Settings::new(args.pipeline.clone())?;
             size::run(&settings, &args)
+        }
+        flags::Command::Bench(args) => {
+            let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;
+            bench::run(&settings, &args)
         }
         flags::Command::Test(args) => {
             let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;

@@ -47,3 +47,11 @@ pub fn gzip_len(bytes: &[u8]) -> usize {
     encoder.write_all(bytes).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail").len()
 }
+
+/// A fresh directory under `parent`, removed when dropped, so concurrent
+/// builds never share scratch files.
+pub fn scratch_dir(parent: &std::path::Path) -> anyhow::Result<tempfile::TempDir> {
+    use anyhow::Context;
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    tempfile::tempdir_in(parent).with_context(|| format!("cannot create a directory in {}", parent.display()))
+}

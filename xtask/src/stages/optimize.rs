@@ -28,18 +28,15 @@ pub fn run(wasm: &[u8], scratch: &Path) -> Result<Vec<u8>> {
     }
     options.debug_info(true);
 
-    std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let input = scratch.join("input.wasm");
-    let output = scratch.join("output.wasm");
+    let dir = super::scratch_dir(scratch)?;
+    let input = dir.path().join("input.wasm");
+    let output = dir.path().join("output.wasm");
     std::fs::write(&input, wasm).with_context(|| format!("cannot write {}", input.display()))?;
     options
         .run(&input, &output)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("wasm-opt (binaryen 116) could not optimize the module")?;
-    let optimized = std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
-    let _ = std::fs::remove_file(&input);
-    let _ = std::fs::remove_file(&output);
-    Ok(optimized)
+    std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
 }
 
 /// Binaryen's flags for the features `wasm` uses, or an error naming the one

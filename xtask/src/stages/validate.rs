@@ -128,8 +128,8 @@ fn smoke_test(wasm: &[u8], scratch: &Path) -> Result<Duration> {
         times.sort((a, b) => a - b);
         console.log(times[2]);
     "#;
-    std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let path = scratch.join("smoke.wasm");
+    let dir = super::scratch_dir(scratch)?;
+    let path = dir.path().join("smoke.wasm");
     std::fs::write(&path, wasm).with_context(|| format!("cannot write {}", path.display()))?;
     let out =
         crate::node::run(SCRIPT, &[path.as_os_str()]).context("the module does not instantiate in V8 (Node.js)")?;

@@ -1,0 +1,74 @@
+//! Measuring an upload the way users see it: `wrangler deploy --dry-run`,
+//! which prints `Total Upload: X KiB / gzip: Y KiB`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Upload size in bytes, as wrangler reports it (from KiB with two decimals).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Total {
+    pub raw: f64,
+    pub gzip: f64,
+}
+
+/// Runs wrangler's dry run with `config` (a wrangler.json) and reads its total.
+pub fn dry_run(root: &Path, config: &Path, scratch: &Path) -> Result<Total> {
+    let output = Command::new("node")
+        .arg(root.join("node_modules/wrangler/bin/wrangler.js"))
+        .args(["deploy", "--dry-run", "--config"])
+        .arg(config)
+        .arg("--outdir")
+        .arg(scratch)
+        .current_dir(root)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("NO_COLOR", "1")
+        .output()
+        .context("cannot run wrangler; run `cargo xtask test` once to install the npm packages")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("wrangler's dry run failed:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    }
+    parse_total(&stdout).with_context(|| format!("no `Total Upload` line in wrangler's output:\n{stdout}"))
+}
+
+/// Parses `Total Upload: 883.71 KiB / gzip: 349.55 KiB`.
+pub fn parse_total(text: &str) -> Option<Total> {
+    let line = text.lines().find(|l| l.contains("Total Upload:"))?;
+    let mut numbers = line.split_whitespace().filter_map(|w| w.parse::<f64>().ok());
+    let raw = numbers.next()? * 1024.0;
+    let gzip = numbers.next()? * 1024.0;
+    Some(Total { raw, gzip })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_the_total_line() {
+        let total = super::parse_total("x\nTotal Upload: 883.71 KiB / gzip: 349.55 KiB\nNo bindings").unwrap();
+        assert_eq!(total.raw, 883.71 * 1024.0);
+        assert_eq!(total.gzip, 349.55 * 1024.0);
+        assert!(super::parse_total("nothing").is_none());
+    }
+}
+
+/// Writes a wrangler.json for a build in `build_dir`: the project's
+/// `wrangler.toml` without its `[build]` step, with `main` set to `entry`
+/// (relative to `build_dir`). `bundled` keeps wrangler's own bundling, as
+/// worker-build's users deploy; otherwise the project's no-bundle rules stay.
+pub fn config_for(root: &Path, build_dir: &Path, entry: &str, bundled: bool, out: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).context("cannot read wrangler.toml")?;
+    let mut config: toml::Table = text.parse().context("wrangler.toml is not valid TOML")?;
+    config.remove("build");
+    if bundled {
+        for key in ["no_bundle", "find_additional_modules", "base_dir", "rules"] {
+            config.remove(key);
+        }
+    } else {
+        config.insert("base_dir".into(), build_dir.display().to_string().into());
+    }
+    config.insert("main".into(), build_dir.join(entry).display().to_string().into());
+    let json = serde_json::to_string_pretty(&config)?;
+    std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))
+}
