@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use edge_fn_e2e::origin::{Origin, Route};
 use edge_fn_e2e::runner::{self, Case};
 use edge_fn_e2e::worker::{self, REQUEST_TIMEOUT_SECS, Worker};
-use edge_fn_e2e::{ensure, fixtures};
+use edge_fn_e2e::{cases, ensure, fixtures};
 use image::ImageFormat;
 
 struct Ctx {
@@ -15,20 +15,23 @@ struct Ctx {
     origin: Origin,
 }
 
-const CASES: &[Case<Ctx>] = &[
-    Case { name: "post_png_is_resized_inside_the_box", run: post_png_is_resized_inside_the_box },
-    Case { name: "post_converts_to_each_format", run: post_converts_to_each_format },
-    Case { name: "get_fetches_the_source_from_the_origin", run: get_fetches_the_source_from_the_origin },
-    Case { name: "bad_width_is_a_400_json_error", run: bad_width_is_a_400_json_error },
-    Case { name: "unsupported_method_is_405", run: unsupported_method_is_405 },
-    Case { name: "non_image_body_is_415", run: non_image_body_is_415 },
-    Case { name: "origin_404_is_502", run: origin_404_is_502 },
-    Case {
-        name: "an_error_before_reading_the_body_keeps_the_next_request_working",
-        run: an_error_before_reading_the_body_keeps_the_next_request_working,
-    },
-    Case { name: "a_panic_does_not_poison_the_next_request", run: a_panic_does_not_poison_the_next_request },
-    Case { name: "a_snipped_build_recovers_from_a_panic_too", run: a_snipped_build_recovers_from_a_panic_too },
+const CASES: &[Case<Ctx>] = cases![
+    post_png_is_resized_inside_the_box,
+    post_converts_to_each_format,
+    get_fetches_the_source_from_the_origin,
+    path_form_matches_cloudflare_urls,
+    fit_modes_give_cloudflare_dimensions,
+    auto_format_negotiates_with_accept_and_varies,
+    head_answers_headers_without_a_body,
+    bad_width_is_a_400_json_error,
+    unsupported_method_is_405,
+    unknown_path_is_a_404_json_error,
+    non_image_body_is_415,
+    origin_404_is_502,
+    a_unicode_host_name_is_a_400_naming_punycode,
+    an_error_before_reading_the_body_keeps_the_next_request_working,
+    a_panic_does_not_poison_the_next_request,
+    a_snipped_build_recovers_from_a_panic_too,
 ];
 
 fn main() -> ExitCode {
@@ -201,4 +204,91 @@ fn a_snipped_build_recovers_from_a_panic_too(_: &Ctx) -> Result<(), String> {
     let build = worker::build("build-snip", &["--snip"])?;
     let worker = Worker::start(&build)?;
     panic_then_recover(&worker).map_err(|e| format!("{e}\n---- wrangler log ----\n{}", worker.log_text()))
+}
+
+fn a_unicode_host_name_is_a_400_naming_punycode(ctx: &Ctx) -> Result<(), String> {
+    let res = minreq::get(ctx.worker.url("/"))
+        .with_param("url", "http://bücher.example/a.png")
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let json = expect_error(&res, 400, "bad_parameter")?;
+    ensure!(json["error"]["message"].as_str().unwrap_or("").contains("punycode"), "no hint: {json}");
+    Ok(())
+}
+
+fn get(ctx: &Ctx, path_and_query: &str) -> Result<minreq::Response, String> {
+    minreq::get(ctx.worker.url(path_and_query))
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| format!("GET {path_and_query}: {e}"))
+}
+
+fn path_form_matches_cloudflare_urls(ctx: &Ctx) -> Result<(), String> {
+    let source = format!("{}/photo.png", ctx.origin.base_url);
+    let res = get(ctx, &format!("/cdn-cgi/image/width=120,fit=cover,height=120,format=png/{source}"))?;
+    expect_image(&res, ImageFormat::Png, 120, 120)?;
+    // A proxy may merge the `//` after the scheme.
+    let merged = source.replacen("http://", "http:/", 1);
+    expect_image(&get(ctx, &format!("/cdn-cgi/image/w=30,f=jpeg/{merged}"))?, ImageFormat::Jpeg, 30, 20)?;
+    expect_error(&get(ctx, "/cdn-cgi/image/w=30/images/a.png")?, 400, "bad_parameter")?;
+    expect_error(&get(ctx, &format!("/cdn-cgi/image/fit=sideways/{source}"))?, 400, "bad_parameter")?;
+    Ok(())
+}
+
+fn fit_modes_give_cloudflare_dimensions(ctx: &Ctx) -> Result<(), String> {
+    // The origin's photo is 300×200.
+    for (options, width, height) in [
+        ("w=100&h=100", 100, 67),
+        ("w=100&h=100&fit=contain", 100, 67),
+        ("w=600&h=600&fit=contain", 600, 400),
+        ("w=600&h=600", 300, 200),
+        ("w=100&h=100&fit=cover", 100, 100),
+        ("w=100&h=100&fit=crop", 100, 100),
+        ("w=400&h=100&fit=crop", 300, 100),
+        ("w=100&h=100&fit=pad", 100, 100),
+        ("w=100&h=100&fit=squeeze", 100, 100),
+        ("w=50&dpr=2", 100, 67),
+        ("w=60&rotate=90", 60, 90),
+    ] {
+        let res = get(ctx, &format!("/?url={}/photo.png&f=png&{options}", ctx.origin.base_url))?;
+        expect_image(&res, ImageFormat::Png, width, height).map_err(|e| format!("{options}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn auto_format_negotiates_with_accept_and_varies(ctx: &Ctx) -> Result<(), String> {
+    let url = ctx.worker.url(&format!("/?url={}/photo.png&w=50&f=auto", ctx.origin.base_url));
+    let with_webp = minreq::get(&url)
+        .with_header("accept", "image/avif,image/webp,*/*")
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    expect_image(&with_webp, ImageFormat::WebP, 50, 33)?;
+    ensure!(with_webp.header("vary") == Some("Accept"), "vary: {:?}", with_webp.header("vary"));
+    let without = minreq::get(&url)
+        .with_header("accept", "*/*")
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    expect_image(&without, ImageFormat::Png, 50, 33)?;
+    let fixed = get(ctx, &format!("/?url={}/photo.png&w=50&f=png", ctx.origin.base_url))?;
+    ensure!(fixed.header("vary").is_none(), "a fixed format does not vary: {:?}", fixed.header("vary"));
+    Ok(())
+}
+
+fn head_answers_headers_without_a_body(ctx: &Ctx) -> Result<(), String> {
+    let res = minreq::head(ctx.worker.url(&format!("/?url={}/photo.png&w=50&f=webp", ctx.origin.base_url)))
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    ensure!(res.status_code == 200, "status {}", res.status_code);
+    ensure!(res.header("content-type") == Some("image/webp"), "{:?}", res.header("content-type"));
+    ensure!(res.as_bytes().is_empty(), "HEAD returned {} body bytes", res.as_bytes().len());
+    Ok(())
+}
+
+fn unknown_path_is_a_404_json_error(ctx: &Ctx) -> Result<(), String> {
+    expect_error(&get(ctx, "/favicon.ico")?, 404, "not_found")?;
+    Ok(())
 }

@@ -11,19 +11,13 @@ use std::process::{Command, ExitCode, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use edge_fn_e2e::runner::{self, Case};
-use edge_fn_e2e::{ensure, workspace_root};
+use edge_fn_e2e::{cases, ensure, workspace_root};
 
-const CASES: &[Case<()>] = &[
-    Case { name: "two_clean_builds_are_byte_identical", run: two_clean_builds_are_byte_identical },
-    Case {
-        name: "over_budget_fails_and_keeps_the_previous_build",
-        run: over_budget_fails_and_keeps_the_previous_build,
-    },
-    Case { name: "an_unwritable_output_directory_fails_cleanly", run: an_unwritable_output_directory_fails_cleanly },
-    Case {
-        name: "ctrl_c_during_optimization_keeps_the_previous_build",
-        run: ctrl_c_during_optimization_keeps_the_previous_build,
-    },
+const CASES: &[Case<()>] = cases![
+    two_clean_builds_are_byte_identical,
+    over_budget_fails_and_keeps_the_previous_build,
+    an_unwritable_output_directory_fails_cleanly,
+    ctrl_c_during_optimization_keeps_the_previous_build,
 ];
 
 fn main() -> ExitCode {

@@ -17,6 +17,8 @@ pub enum Error {
         /// What was wrong and what is accepted instead.
         reason: String,
     },
+    /// No route at this path (404).
+    NotFound(String),
     /// The HTTP method is not one the worker serves (405).
     MethodNotAllowed(String),
     /// The source image (bytes or pixels) exceeds a configured limit (413).
@@ -39,6 +41,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParameter { .. } => 400,
+            Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::TooLarge(_) => 413,
             Error::UnsupportedImage(_) => 415,
@@ -51,6 +54,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadParameter { .. } => "bad_parameter",
+            Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::TooLarge(_) => "too_large",
             Error::UnsupportedImage(_) => "unsupported_image",
@@ -71,6 +75,9 @@ impl fmt::Display for Error {
             Error::BadParameter { name, reason } => write!(f, "invalid parameter `{name}`: {reason}"),
             Error::MethodNotAllowed(method) => {
                 write!(f, "method {method} is not allowed; use GET, HEAD or POST")
+            }
+            Error::NotFound(path) => {
+                write!(f, "nothing at `{path}`; use /?url=<source>&width=… or /cdn-cgi/image/<options>/<source>")
             }
             Error::TooLarge(msg) | Error::UnsupportedImage(msg) | Error::Origin(msg) | Error::Encode(msg) => {
                 f.write_str(msg)
@@ -113,6 +120,7 @@ mod tests {
         let all = [
             Error::bad_parameter("x", "y"),
             Error::MethodNotAllowed("PUT".into()),
+            Error::NotFound("/x".into()),
             Error::TooLarge("big".into()),
             Error::UnsupportedImage("bmp".into()),
             Error::Origin("down".into()),

@@ -1,9 +1,12 @@
-//! Request options: parsed from the query string, validated, normalized.
+//! Request options, named as in Cloudflare Image Resizing where the two
+//! overlap, in both of its forms: a query string (`?w=300&fit=cover`) and a
+//! path segment (`/cdn-cgi/image/w=300,fit=cover/<source>`).
 //!
 //! Parsing is pure and total: any input gives either [`Options`] or an
-//! [`Error::BadParameter`] naming the parameter and the values it accepts.
+//! [`Error::BadParameter`] naming the option and the values it accepts.
 
 use crate::error::Error;
+use crate::geometry::{Fit, Gravity};
 use crate::limits::MAX_OUTPUT_SIDE;
 
 /// An output encoding the worker can produce.
@@ -27,60 +30,279 @@ impl OutputFormat {
         }
     }
 
-    fn parse(value: &str) -> Result<Self, Error> {
-        match value {
-            "jpeg" | "jpg" => Ok(OutputFormat::Jpeg),
-            "png" => Ok(OutputFormat::Png),
-            "webp" => Ok(OutputFormat::WebP),
-            other => Err(Error::bad_parameter(
-                "format",
-                format!("unknown format `{other}`; expected one of jpeg, png, webp"),
-            )),
+    /// The short name used in options and cache keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::WebP => "webp",
         }
     }
 }
 
+/// The `format` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatChoice {
+    /// Negotiated from the request's `Accept` header and the source.
+    Auto,
+    /// This format.
+    Fixed(OutputFormat),
+}
+
+/// A quarter turn count for the `rotate` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotate {
+    /// 90° clockwise.
+    R90,
+    /// 180°.
+    R180,
+    /// 270° clockwise.
+    R270,
+}
+
+/// Default JPEG quality, as in Cloudflare Image Resizing.
+pub const DEFAULT_QUALITY: u8 = 85;
+
 /// What the client asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// Maximum output width; `None` leaves the width unbounded.
+    /// Box width in CSS pixels (multiplied by `dpr`); `None` leaves it free.
     pub width: Option<u32>,
-    /// Maximum output height; `None` leaves the height unbounded.
+    /// Box height in CSS pixels (multiplied by `dpr`); `None` leaves it free.
     pub height: Option<u32>,
-    /// Output format; `None` keeps the source's format (GIF becomes PNG).
-    pub format: Option<OutputFormat>,
-    /// Source URL for GET requests.
+    /// How the image fits the box.
+    pub fit: Fit,
+    /// What `cover`/`crop` keep and where `pad` places the image.
+    pub gravity: Gravity,
+    /// JPEG quality, 1–100.
+    pub quality: u8,
+    /// Output format; `None` keeps the source's (GIF becomes PNG).
+    pub format: Option<FormatChoice>,
+    /// Device pixel ratio, 1–3: multiplies `width` and `height`.
+    pub dpr: f64,
+    /// Fill for `pad` and for transparency in JPEG output (RGB); white by default.
+    pub background: [u8; 3],
+    /// Rotation applied after EXIF orientation.
+    pub rotate: Option<Rotate>,
+    /// Source URL (GET).
     pub url: Option<String>,
 }
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            width: None,
+            height: None,
+            fit: Fit::default(),
+            gravity: Gravity::default(),
+            quality: DEFAULT_QUALITY,
+            format: None,
+            dpr: 1.0,
+            background: [255, 255, 255],
+            rotate: None,
+            url: None,
+        }
+    }
+}
+
+/// Query parameters that belong to URL signing, not to resizing.
+pub const SIGNING_PARAMETERS: [&str; 2] = ["sig", "exp"];
 
 impl Options {
     /// Parses a URL query string (without the leading `?`).
     pub fn from_query(query: &str) -> Result<Self, Error> {
         let mut options = Options::default();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            match &*name {
-                "width" | "w" => options.width = Some(parse_side(&name, &value)?),
-                "height" | "h" => options.height = Some(parse_side(&name, &value)?),
-                "format" | "f" => options.format = Some(OutputFormat::parse(&value)?),
-                "url" => options.url = Some(value.into_owned()),
-                other => {
-                    return Err(Error::bad_parameter(
-                        other,
-                        "unknown option; expected width (w), height (h), format (f) or url",
-                    ));
-                }
+            if name == "url" {
+                options.url = Some(value.into_owned());
+            } else if !SIGNING_PARAMETERS.contains(&&*name) {
+                options.set(&name, &value)?;
             }
         }
         Ok(options)
     }
+
+    /// Parses the comma-separated options of the path form
+    /// (`width=300,fit=cover`; `/cdn-cgi/image/<options>/<source>`).
+    pub fn from_path_options(list: &str) -> Result<Self, Error> {
+        let mut options = Options::default();
+        for item in list.split(',').filter(|item| !item.is_empty()) {
+            let Some((name, value)) = item.split_once('=') else {
+                return Err(Error::bad_parameter(item, "expected `name=value`"));
+            };
+            options.set(name.trim(), value.trim())?;
+        }
+        Ok(options)
+    }
+
+    /// Sets one option from its name (long or short) and value.
+    fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        match name {
+            "width" | "w" => self.width = Some(parse_side(name, value)?),
+            "height" | "h" => self.height = Some(parse_side(name, value)?),
+            "fit" => self.fit = parse_fit(value)?,
+            "gravity" | "g" => self.gravity = parse_gravity(name, value)?,
+            "quality" | "q" => self.quality = parse_in_range(name, value, 1, 100)? as u8,
+            "format" | "f" => self.format = Some(parse_format(name, value)?),
+            "dpr" => self.dpr = parse_dpr(value)?,
+            "background" => self.background = parse_background(value)?,
+            "rotate" => self.rotate = parse_rotate(value)?,
+            "metadata" => {
+                if value != "none" {
+                    return Err(Error::bad_parameter(
+                        name,
+                        format!("`{value}` is not supported; metadata is always removed (`none`)"),
+                    ));
+                }
+            }
+            other => {
+                return Err(Error::bad_parameter(
+                    other,
+                    "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
+                     format (f), dpr, background, rotate, metadata or url",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The box in device pixels: `width` and `height` times `dpr`, within the output limit.
+    pub fn device_box(&self) -> Result<(Option<u32>, Option<u32>), Error> {
+        let scale = |name: &str, side: Option<u32>| -> Result<Option<u32>, Error> {
+            let Some(side) = side else { return Ok(None) };
+            let scaled = (f64::from(side) * self.dpr).round();
+            if scaled > f64::from(MAX_OUTPUT_SIDE) {
+                return Err(Error::bad_parameter(
+                    name,
+                    format!("{side} × dpr {} is {scaled} pixels, over the limit of {MAX_OUTPUT_SIDE}", self.dpr),
+                ));
+            }
+            Ok(Some((scaled as u32).max(1)))
+        };
+        Ok((scale("width", self.width)?, scale("height", self.height)?))
+    }
+
+    /// A canonical form of everything that changes the output, for cache
+    /// keys and ETags: equal options give equal strings.
+    pub fn canonical(&self) -> String {
+        let side = |s: Option<u32>| s.map_or("-".to_owned(), |s| s.to_string());
+        let (gx, gy) = self.gravity.point();
+        let format = match self.format {
+            None => "source",
+            Some(FormatChoice::Auto) => "auto",
+            Some(FormatChoice::Fixed(f)) => f.name(),
+        };
+        let rotate = match self.rotate {
+            None => 0,
+            Some(Rotate::R90) => 90,
+            Some(Rotate::R180) => 180,
+            Some(Rotate::R270) => 270,
+        };
+        let [r, g, b] = self.background;
+        format!(
+            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate}",
+            side(self.width),
+            side(self.height),
+            self.dpr,
+            self.fit,
+            self.quality
+        )
+    }
 }
 
 fn parse_side(name: &str, value: &str) -> Result<u32, Error> {
-    let expected = || format!("expected a whole number of pixels from 1 to {MAX_OUTPUT_SIDE}, got `{value}`");
+    parse_in_range(name, value, 1, MAX_OUTPUT_SIDE)
+}
+
+fn parse_in_range(name: &str, value: &str, min: u32, max: u32) -> Result<u32, Error> {
     match value.parse::<u32>() {
-        Ok(n) if (1..=MAX_OUTPUT_SIDE).contains(&n) => Ok(n),
-        _ => Err(Error::bad_parameter(name, expected())),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::bad_parameter(name, format!("expected a whole number from {min} to {max}, got `{value}`"))),
     }
+}
+
+fn parse_fit(value: &str) -> Result<Fit, Error> {
+    Ok(match value {
+        "scale-down" => Fit::ScaleDown,
+        "contain" => Fit::Contain,
+        "cover" => Fit::Cover,
+        "crop" => Fit::Crop,
+        "pad" => Fit::Pad,
+        "squeeze" => Fit::Squeeze,
+        other => {
+            return Err(Error::bad_parameter(
+                "fit",
+                format!("unknown fit `{other}`; expected scale-down, contain, cover, crop, pad or squeeze"),
+            ));
+        }
+    })
+}
+
+fn parse_gravity(name: &str, value: &str) -> Result<Gravity, Error> {
+    let expected = "expected auto, center, left, right, top, bottom, or XxY with X and Y from 0 to 1 (e.g. 0.5x0.3)";
+    Ok(match value {
+        // Without saliency detection, `auto` is the centre.
+        "auto" | "center" | "centre" => Gravity::Center,
+        "left" => Gravity::Left,
+        "right" => Gravity::Right,
+        "top" => Gravity::Top,
+        "bottom" => Gravity::Bottom,
+        point => {
+            let coordinate = |s: &str| s.parse::<f64>().ok().filter(|v| (0.0..=1.0).contains(v));
+            match point.split_once('x').map(|(x, y)| (coordinate(x), coordinate(y))) {
+                Some((Some(x), Some(y))) => Gravity::Point { x, y },
+                _ => return Err(Error::bad_parameter(name, format!("`{value}`: {expected}"))),
+            }
+        }
+    })
+}
+
+fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
+    Ok(match value {
+        "auto" => FormatChoice::Auto,
+        "jpeg" | "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
+        "png" => FormatChoice::Fixed(OutputFormat::Png),
+        "webp" => FormatChoice::Fixed(OutputFormat::WebP),
+        other => {
+            return Err(Error::bad_parameter(
+                name,
+                format!("unknown format `{other}`; expected auto, jpeg, png or webp"),
+            ));
+        }
+    })
+}
+
+fn parse_dpr(value: &str) -> Result<f64, Error> {
+    match value.parse::<f64>() {
+        Ok(d) if (1.0..=3.0).contains(&d) => Ok(d),
+        _ => Err(Error::bad_parameter("dpr", format!("expected a number from 1 to 3, got `{value}`"))),
+    }
+}
+
+/// `#rgb`, `#rrggbb` (the `#` may be left out or sent as `%23`).
+fn parse_background(value: &str) -> Result<[u8; 3], Error> {
+    let hex = value.strip_prefix('#').unwrap_or(value);
+    let digit = |i: usize| u8::from_str_radix(hex.get(i..i + 1)?, 16).ok();
+    let rgb = match hex.len() {
+        3 if hex.is_ascii() => (|| Some([digit(0)? * 17, digit(1)? * 17, digit(2)? * 17]))(),
+        6 if hex.is_ascii() => {
+            (|| Some([digit(0)? * 16 + digit(1)?, digit(2)? * 16 + digit(3)?, digit(4)? * 16 + digit(5)?]))()
+        }
+        _ => None,
+    };
+    rgb.ok_or_else(|| {
+        Error::bad_parameter("background", format!("expected a CSS hex colour like #fff or #1a2b3c, got `{value}`"))
+    })
+}
+
+fn parse_rotate(value: &str) -> Result<Option<Rotate>, Error> {
+    Ok(match value {
+        "0" => None,
+        "90" => Some(Rotate::R90),
+        "180" => Some(Rotate::R180),
+        "270" => Some(Rotate::R270),
+        other => return Err(Error::bad_parameter("rotate", format!("expected 0, 90, 180 or 270, got `{other}`"))),
+    })
 }
 
 #[cfg(test)]
@@ -89,27 +311,80 @@ mod tests {
 
     #[test]
     fn parses_long_and_short_names() {
-        let o = Options::from_query("w=10&height=20&f=webp&url=https%3A%2F%2Fa.example%2Fx.png").unwrap();
-        assert_eq!(o.width, Some(10));
-        assert_eq!(o.height, Some(20));
-        assert_eq!(o.format, Some(OutputFormat::WebP));
+        let o = Options::from_query(
+            "w=10&height=20&f=webp&fit=cover&g=left&q=70&dpr=2&background=%23102030&rotate=90&metadata=none\
+             &url=https%3A%2F%2Fa.example%2Fx.png",
+        )
+        .unwrap();
+        assert_eq!((o.width, o.height), (Some(10), Some(20)));
+        assert_eq!(o.format, Some(FormatChoice::Fixed(OutputFormat::WebP)));
+        assert_eq!((o.fit, o.gravity, o.quality, o.dpr), (Fit::Cover, Gravity::Left, 70, 2.0));
+        assert_eq!((o.background, o.rotate), ([0x10, 0x20, 0x30], Some(Rotate::R90)));
         assert_eq!(o.url.as_deref(), Some("https://a.example/x.png"));
+        assert_eq!(o.device_box().unwrap(), (Some(20), Some(40)));
     }
 
     #[test]
-    fn rejects_bad_widths_by_name() {
-        for bad in ["0", "-1", "abc", "1e9", "", "8193", "4294967296"] {
-            let err = Options::from_query(&format!("width={bad}")).unwrap_err();
-            assert_eq!(err.code(), "bad_parameter", "{bad}");
-            assert!(err.to_string().contains("`width`"), "{err}");
+    fn path_form_matches_the_query_form() {
+        let path = Options::from_path_options("width=300,fit=scale-down,g=0.25x0.75,format=auto").unwrap();
+        let query = Options::from_query("width=300&fit=scale-down&g=0.25x0.75&format=auto").unwrap();
+        assert_eq!(path, query);
+        assert_eq!(path.gravity, Gravity::Point { x: 0.25, y: 0.75 });
+        assert!(Options::from_path_options("width").unwrap_err().to_string().contains("name=value"));
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_option_and_the_choices() {
+        for (query, name, hint) in [
+            ("width=0", "width", "1 to 8192"),
+            ("width=-1", "width", "1 to 8192"),
+            ("w=abc", "w", "1 to 8192"),
+            ("width=1e9", "width", "1 to 8192"),
+            ("width=", "width", "1 to 8192"),
+            ("height=8193", "height", "1 to 8192"),
+            ("fit=stretch", "fit", "scale-down, contain, cover, crop, pad or squeeze"),
+            ("gravity=north", "gravity", "XxY"),
+            ("g=1.5x0", "g", "XxY"),
+            ("quality=0", "quality", "1 to 100"),
+            ("q=101", "q", "1 to 100"),
+            ("format=bmp", "format", "auto, jpeg, png or webp"),
+            ("dpr=4", "dpr", "1 to 3"),
+            ("background=red", "background", "hex colour"),
+            ("background=%23ggg", "background", "hex colour"),
+            ("rotate=45", "rotate", "0, 90, 180 or 270"),
+            ("metadata=keep", "metadata", "none"),
+            ("colour=red", "colour", "unknown option"),
+        ] {
+            let err = Options::from_query(query).unwrap_err();
+            assert_eq!(err.code(), "bad_parameter", "{query}");
+            let message = err.to_string();
+            assert!(message.contains(&format!("`{name}`")) && message.contains(hint), "{query}: {message}");
         }
     }
 
     #[test]
-    fn rejects_unknown_options_and_formats() {
-        assert!(Options::from_query("fit=cover2").unwrap_err().to_string().contains("`fit`"));
-        let err = Options::from_query("format=bmp").unwrap_err();
-        assert!(err.to_string().contains("jpeg, png, webp"), "{err}");
+    fn dpr_cannot_push_a_side_over_the_limit() {
+        let err = Options::from_query("width=5000&dpr=2").unwrap().device_box().unwrap_err();
+        assert!(err.to_string().contains("8192"), "{err}");
+    }
+
+    #[test]
+    fn signing_parameters_are_not_options() {
+        assert_eq!(Options::from_query("sig=abc&exp=123").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn short_backgrounds_expand() {
+        assert_eq!(parse_background("#fff").unwrap(), [255, 255, 255]);
+        assert_eq!(parse_background("0a0").unwrap(), [0, 170, 0]);
+    }
+
+    #[test]
+    fn canonical_form_ignores_spelling() {
+        let a = Options::from_query("w=10&g=center&format=jpg").unwrap();
+        let b = Options::from_path_options("width=10,gravity=0.5x0.5,f=jpeg").unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(a.canonical(), Options::from_query("w=11").unwrap().canonical());
     }
 
     #[test]

@@ -7,11 +7,13 @@ use std::io::Cursor;
 
 use image::error::{ImageError, LimitErrorKind};
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::error::Error;
+use crate::geometry::{self, Layout};
 use crate::limits::{MAX_DECODE_ALLOC, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE};
-use crate::options::{Options, OutputFormat};
+use crate::options::{FormatChoice, Options, OutputFormat, Rotate};
 
 /// An encoded result.
 #[derive(Debug)]
@@ -20,34 +22,103 @@ pub struct Output {
     pub bytes: Vec<u8>,
     /// Its format.
     pub format: OutputFormat,
+    /// Whether the format was negotiated from `Accept` (the answer must `Vary: Accept`).
+    pub negotiated: bool,
     /// Its width in pixels.
     pub width: u32,
     /// Its height in pixels.
     pub height: u32,
 }
 
-/// Decodes `input`, resizes it to fit inside the requested box (never
-/// enlarging, keeping the aspect ratio) and encodes it.
-pub fn transform(input: &[u8], options: &Options) -> Result<Output, Error> {
+/// Decodes `input`, applies its EXIF orientation and `rotate`, lays it out
+/// for the requested box ([`geometry::layout`]) and encodes it.
+/// `accepts_webp` comes from the request's `Accept` header (`format=auto`).
+pub fn transform(input: &[u8], options: &Options, accepts_webp: bool) -> Result<Output, Error> {
     let source_format = sniff(input)?;
     let (width, height) = reader(input, source_format).into_dimensions().map_err(decode_error)?;
     check_source_size(width, height)?;
-    let image = reader(input, source_format).decode().map_err(decode_error)?;
-
-    let (target_w, target_h) = fit_inside(width, height, options.width, options.height);
-    let image = if (target_w, target_h) == (width, height) {
-        image
-    } else {
-        image.resize_exact(target_w, target_h, FilterType::CatmullRom)
+    let mut decoder = reader(input, source_format).into_decoder().map_err(decode_error)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    image.apply_orientation(orientation);
+    let image = match options.rotate {
+        None => image,
+        Some(Rotate::R90) => image.rotate90(),
+        Some(Rotate::R180) => image.rotate180(),
+        Some(Rotate::R270) => image.rotate270(),
     };
 
-    let format = options.format.unwrap_or(match source_format {
-        ImageFormat::Jpeg => OutputFormat::Jpeg,
-        ImageFormat::WebP => OutputFormat::WebP,
-        _ => OutputFormat::Png,
-    });
-    let bytes = encode(&image, format)?;
-    Ok(Output { bytes, format, width: target_w, height: target_h })
+    let (box_w, box_h) = options.device_box()?;
+    let layout = geometry::layout(image.width(), image.height(), box_w, box_h, options.fit, options.gravity);
+    let image = apply_layout(image, &layout, options.background);
+
+    let (format, negotiated) = choose_format(options.format, source_format, image.color().has_alpha(), accepts_webp);
+    let bytes = encode(&image, format, options.quality, options.background)?;
+    Ok(Output { bytes, format, negotiated, width: image.width(), height: image.height() })
+}
+
+/// Crops, resizes and pads as `layout` says.
+fn apply_layout(image: DynamicImage, layout: &Layout, background: [u8; 3]) -> DynamicImage {
+    if layout.is_identity(image.width(), image.height()) {
+        return image;
+    }
+    let s = layout.source;
+    let (left, top) = (s.left.round() as u32, s.top.round() as u32);
+    let crop_w = (s.width.round() as u32).clamp(1, image.width() - left.min(image.width() - 1));
+    let crop_h = (s.height.round() as u32).clamp(1, image.height() - top.min(image.height() - 1));
+    let cropped = if (left, top, crop_w, crop_h) == (0, 0, image.width(), image.height()) {
+        image
+    } else {
+        image.crop_imm(left, top, crop_w, crop_h)
+    };
+    let resized = if (cropped.width(), cropped.height()) == layout.resized {
+        cropped
+    } else {
+        cropped.resize_exact(layout.resized.0, layout.resized.1, FilterType::CatmullRom)
+    };
+    if layout.canvas == layout.resized {
+        return resized;
+    }
+    let [r, g, b] = background;
+    let mut canvas = image::RgbaImage::from_pixel(layout.canvas.0, layout.canvas.1, image::Rgba([r, g, b, 255]));
+    image::imageops::overlay(&mut canvas, &resized.to_rgba8(), i64::from(layout.offset.0), i64::from(layout.offset.1));
+    DynamicImage::ImageRgba8(canvas)
+}
+
+/// The output format, and whether it was negotiated. Without an explicit
+/// format the source's is kept (GIF becomes PNG). `auto` picks WebP
+/// (lossless) when the client accepts it for images that are not photos or
+/// have transparency, and JPEG for opaque photos (JPEG sources), where lossy
+/// JPEG is far smaller than lossless WebP.
+fn choose_format(
+    choice: Option<FormatChoice>,
+    source: ImageFormat,
+    has_alpha: bool,
+    accepts_webp: bool,
+) -> (OutputFormat, bool) {
+    match choice {
+        Some(FormatChoice::Fixed(format)) => (format, false),
+        None => (
+            match source {
+                ImageFormat::Jpeg => OutputFormat::Jpeg,
+                ImageFormat::WebP => OutputFormat::WebP,
+                _ => OutputFormat::Png,
+            },
+            false,
+        ),
+        Some(FormatChoice::Auto) => {
+            let format = if source == ImageFormat::Jpeg && !has_alpha {
+                OutputFormat::Jpeg
+            } else if accepts_webp {
+                OutputFormat::WebP
+            } else if has_alpha {
+                OutputFormat::Png
+            } else {
+                OutputFormat::Jpeg
+            };
+            (format, true)
+        }
+    }
 }
 
 /// Identifies the source format from its magic bytes; only formats the worker
@@ -104,25 +175,12 @@ fn decode_error(e: ImageError) -> Error {
     }
 }
 
-/// The largest size inside `max_w` × `max_h` with the source's aspect ratio,
-/// never larger than the source, at least 1×1.
-pub fn fit_inside(width: u32, height: u32, max_w: Option<u32>, max_h: Option<u32>) -> (u32, u32) {
-    let scale_w = max_w.map_or(1.0, |m| f64::from(m) / f64::from(width));
-    let scale_h = max_h.map_or(1.0, |m| f64::from(m) / f64::from(height));
-    let scale = scale_w.min(scale_h).min(1.0);
-    if scale >= 1.0 {
-        return (width, height);
-    }
-    let side = |s: u32| ((f64::from(s) * scale).round() as u32).max(1);
-    (side(width).min(width), side(height).min(height))
-}
-
-fn encode(image: &DynamicImage, format: OutputFormat) -> Result<Vec<u8>, Error> {
+fn encode(image: &DynamicImage, format: OutputFormat, quality: u8, background: [u8; 3]) -> Result<Vec<u8>, Error> {
     let mut out = Cursor::new(Vec::new());
     let result = match format {
         OutputFormat::Jpeg => {
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
-            flatten_on_white(image).write_with_encoder(encoder)
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+            flatten(image, background).write_with_encoder(encoder)
         }
         OutputFormat::Png => image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
         OutputFormat::WebP => {
@@ -139,16 +197,17 @@ fn encode(image: &DynamicImage, format: OutputFormat) -> Result<Vec<u8>, Error> 
     Ok(out.into_inner())
 }
 
-/// JPEG has no alpha channel: composite transparent pixels onto white.
-fn flatten_on_white(image: &DynamicImage) -> DynamicImage {
+/// JPEG has no alpha channel: composite transparent pixels onto `background`.
+fn flatten(image: &DynamicImage, background: [u8; 3]) -> DynamicImage {
     if !image.color().has_alpha() {
         return DynamicImage::ImageRgb8(image.to_rgb8());
     }
     let rgba = image.to_rgba8();
     let rgb = image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
         let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let blend = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a)) + 127) / 255) as u8;
-        image::Rgb([blend(r), blend(g), blend(b)])
+        let a = u16::from(a);
+        let blend = |c: u8, bg: u8| ((u16::from(c) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8;
+        image::Rgb([blend(r, background[0]), blend(g, background[1]), blend(b, background[2])])
     });
     DynamicImage::ImageRgb8(rgb)
 }
@@ -165,16 +224,7 @@ mod tests {
     }
 
     fn options(width: Option<u32>, height: Option<u32>, format: Option<OutputFormat>) -> Options {
-        Options { width, height, format, url: None }
-    }
-
-    #[test]
-    fn fit_keeps_aspect_and_never_enlarges() {
-        assert_eq!(fit_inside(400, 200, Some(100), None), (100, 50));
-        assert_eq!(fit_inside(400, 200, Some(100), Some(20)), (40, 20));
-        assert_eq!(fit_inside(400, 200, Some(1000), Some(1000)), (400, 200));
-        assert_eq!(fit_inside(400, 200, None, None), (400, 200));
-        assert_eq!(fit_inside(10_000, 1, Some(10), None), (10, 1));
+        Options { width, height, format: format.map(FormatChoice::Fixed), ..Options::default() }
     }
 
     #[test]
@@ -185,7 +235,7 @@ mod tests {
             (OutputFormat::Png, ImageFormat::Png),
             (OutputFormat::WebP, ImageFormat::WebP),
         ] {
-            let out = transform(&src, &options(Some(16), None, Some(format))).unwrap();
+            let out = transform(&src, &options(Some(16), None, Some(format)), false).unwrap();
             assert_eq!((out.width, out.height), (16, 8));
             let decoded = image::load_from_memory(&out.bytes).unwrap();
             assert_eq!(image::guess_format(&out.bytes).unwrap(), expect);
@@ -195,19 +245,19 @@ mod tests {
 
     #[test]
     fn keeps_source_format_by_default() {
-        let out = transform(&png(8, 8), &Options::default()).unwrap();
+        let out = transform(&png(8, 8), &Options::default(), false).unwrap();
         assert_eq!(out.format, OutputFormat::Png);
     }
 
     #[test]
     fn rejects_garbage_empty_and_truncated() {
-        assert_eq!(transform(b"", &Options::default()).unwrap_err().status(), 415);
-        assert_eq!(transform(b"hello world", &Options::default()).unwrap_err().status(), 415);
+        assert_eq!(transform(b"", &Options::default(), false).unwrap_err().status(), 415);
+        assert_eq!(transform(b"hello world", &Options::default(), false).unwrap_err().status(), 415);
         let src = png(64, 64);
-        let err = transform(&src[..src.len() / 2], &Options::default()).unwrap_err();
+        let err = transform(&src[..src.len() / 2], &Options::default(), false).unwrap_err();
         assert_eq!(err.status(), 415, "{err}");
         let bmp = b"BM\x00\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00";
-        assert!(transform(bmp, &Options::default()).unwrap_err().to_string().contains("Bmp"));
+        assert!(transform(bmp, &Options::default(), false).unwrap_err().to_string().contains("Bmp"));
     }
 
     #[test]
@@ -216,7 +266,7 @@ mod tests {
         let mut bomb = Vec::new();
         let encoder = png_header(50_000, 50_000);
         bomb.extend_from_slice(&encoder);
-        let err = transform(&bomb, &Options::default()).unwrap_err();
+        let err = transform(&bomb, &Options::default(), false).unwrap_err();
         assert_eq!(err.status(), 413, "{err}");
     }
 
@@ -244,5 +294,112 @@ mod tests {
             }
         }
         !crc
+    }
+
+    fn encoded(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    /// A `w`×`h` image, dark on its left half and bright on its right.
+    fn halves(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, _| {
+            if x < w / 2 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
+        }))
+    }
+
+    fn decode(out: &Output) -> image::RgbaImage {
+        image::load_from_memory(&out.bytes).unwrap().to_rgba8()
+    }
+
+    fn query(q: &str) -> Options {
+        Options::from_query(q).unwrap()
+    }
+
+    /// A JPEG with an EXIF APP1 segment declaring `orientation`.
+    fn jpeg_with_orientation(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+        let jpeg = encoded(halves(w, h), ImageFormat::Jpeg);
+        let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
+        tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // Orientation 6: the camera was turned; the image is shown rotated 90° clockwise.
+        let out = transform(&jpeg_with_orientation(40, 20, 6), &Options::default(), false).unwrap();
+        assert_eq!((out.width, out.height), (20, 40));
+    }
+
+    #[test]
+    fn rotate_turns_after_orientation() {
+        let src = encoded(halves(40, 20), ImageFormat::Png);
+        let out = transform(&src, &query("rotate=90"), false).unwrap();
+        assert_eq!((out.width, out.height), (20, 40));
+        let out = transform(&src, &query("rotate=180&w=20"), false).unwrap();
+        let px = decode(&out);
+        assert!(px.get_pixel(0, 5)[0] > 200, "after 180°, the bright half is on the left");
+    }
+
+    #[test]
+    fn cover_keeps_the_side_gravity_names() {
+        let src = encoded(halves(40, 20), ImageFormat::Png);
+        let left = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=left"), false).unwrap());
+        let right = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=right"), false).unwrap());
+        assert_eq!(left.dimensions(), (10, 10));
+        assert!(left.pixels().all(|p| p[0] < 40), "left gravity keeps the dark half");
+        assert!(right.pixels().all(|p| p[0] > 215), "right gravity keeps the bright half");
+    }
+
+    #[test]
+    fn pad_fills_the_rest_with_the_background() {
+        let red = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(40, 20, image::Rgb([255, 0, 0])));
+        let src = encoded(red, ImageFormat::Png);
+        let out = transform(&src, &query("w=40&h=40&fit=pad&background=%2300ff00&f=png"), false).unwrap();
+        let px = decode(&out);
+        assert_eq!(px.dimensions(), (40, 40));
+        assert_eq!(px.get_pixel(20, 2).0, [0, 255, 0, 255], "padding");
+        assert_eq!(px.get_pixel(20, 20).0, [255, 0, 0, 255], "image, centred");
+    }
+
+    #[test]
+    fn transparency_becomes_the_background_in_jpeg() {
+        let clear = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0])));
+        let out = transform(&encoded(clear, ImageFormat::Png), &query("f=jpeg&background=0000ff"), false).unwrap();
+        let [r, g, b, _] = decode(&out).get_pixel(4, 4).0;
+        assert!(r < 20 && g < 20 && b > 230, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn auto_format_negotiates_and_says_so() {
+        let photo = encoded(halves(16, 16), ImageFormat::Jpeg);
+        let graphic = png(16, 16);
+        let pick = |src: &[u8], webp: bool| {
+            let out = transform(src, &query("f=auto"), webp).unwrap();
+            assert!(out.negotiated);
+            out.format
+        };
+        assert_eq!(pick(&photo, true), OutputFormat::Jpeg, "lossy JPEG beats lossless WebP on photos");
+        assert_eq!(pick(&graphic, true), OutputFormat::WebP);
+        assert_eq!(pick(&graphic, false), OutputFormat::Png, "alpha without WebP support needs PNG");
+        assert!(!transform(&graphic, &query("f=png"), true).unwrap().negotiated);
+    }
+
+    #[test]
+    fn quality_changes_jpeg_size() {
+        let src = png(64, 64);
+        let low = transform(&src, &query("f=jpeg&q=10"), false).unwrap();
+        let high = transform(&src, &query("f=jpeg&q=95"), false).unwrap();
+        assert!(low.bytes.len() < high.bytes.len(), "{} >= {}", low.bytes.len(), high.bytes.len());
     }
 }

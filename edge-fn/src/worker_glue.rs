@@ -11,10 +11,14 @@ use worker::{Context, Env, Fetch, Headers, Method, Request, Response, Url, event
 use crate::limits::MAX_SOURCE_BYTES;
 use crate::{Error, Options, Output, transform};
 
+/// The path prefix of Cloudflare Image Resizing's URL form.
+const PATH_FORM: &str = "/cdn-cgi/image/";
+
 #[event(fetch)]
 async fn fetch(req: Request, _env: Env, _ctx: Context) -> worker::Result<Response> {
+    let head = req.method() == Method::Head;
     match handle(req).await {
-        Ok(output) => image_response(output),
+        Ok(output) => image_response(output, head),
         Err(error) => error_response(&error),
     }
 }
@@ -23,9 +27,10 @@ async fn handle(mut req: Request) -> Result<Output, Error> {
     let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
     #[cfg(feature = "diagnostics")]
     diagnostics::route(url.path());
-    let options = Options::from_query(url.query().unwrap_or(""))?;
+    let options = parse_request(&url)?;
+    let accepts_webp = req.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("image/webp"));
     let source = match req.method() {
-        Method::Get => {
+        Method::Get | Method::Head => {
             let Some(source_url) = options.url.as_deref() else {
                 return Err(Error::bad_parameter(
                     "url",
@@ -44,12 +49,39 @@ async fn handle(mut req: Request) -> Result<Output, Error> {
         }
         other => return Err(Error::MethodNotAllowed(other.to_string())),
     };
-    transform(&source, &options)
+    transform(&source, &options, accepts_webp)
+}
+
+/// Options from either form: `/?url=…&w=…` or `/cdn-cgi/image/<options>/<source URL>`.
+fn parse_request(url: &Url) -> Result<Options, Error> {
+    if url.path() == "/" {
+        return Options::from_query(url.query().unwrap_or(""));
+    }
+    let Some(rest) = url.as_str().split_once(PATH_FORM).map(|(_, rest)| rest) else {
+        return Err(Error::NotFound(url.path().to_owned()));
+    };
+    let Some((list, source)) = rest.split_once('/') else {
+        return Err(Error::bad_parameter("path", "expected /cdn-cgi/image/<options>/<source URL>"));
+    };
+    let mut options = Options::from_path_options(list)?;
+    // Clients and proxies may merge the `//` after the scheme.
+    let source = match source.split_once(":/") {
+        Some((scheme, rest)) if !rest.starts_with('/') => format!("{scheme}://{rest}"),
+        _ => source.to_owned(),
+    };
+    if !(source.starts_with("http://") || source.starts_with("https://")) {
+        return Err(Error::bad_parameter("url", format!("`{source}`: the source must be an absolute http(s) URL")));
+    }
+    options.url = Some(source);
+    Ok(options)
 }
 
 async fn fetch_source(source: &str) -> Result<Vec<u8>, Error> {
-    let url =
-        Url::parse(source).map_err(|e| Error::bad_parameter("url", format!("`{source}` is not a valid URL: {e}")))?;
+    let url = Url::parse(source).map_err(|e| {
+        // Host names must be ASCII: the build leaves out IDNA's Unicode tables.
+        let hint = if source.is_ascii() { "" } else { "; write international host names in punycode (xn--…)" };
+        Error::bad_parameter("url", format!("`{source}` is not a valid URL: {e}{hint}"))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::bad_parameter(
             "url",
@@ -92,10 +124,14 @@ fn too_large(what: &str) -> Error {
     Error::TooLarge(format!("the {what} is larger than the limit of {MAX_SOURCE_BYTES} bytes"))
 }
 
-fn image_response(output: Output) -> worker::Result<Response> {
+fn image_response(output: Output, head: bool) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", output.format.mime())?;
-    Ok(Response::from_bytes(output.bytes)?.with_headers(headers))
+    if output.negotiated {
+        headers.set("vary", "Accept")?;
+    }
+    let body = if head { Vec::new() } else { output.bytes };
+    Ok(Response::from_bytes(body)?.with_headers(headers))
 }
 
 fn error_response(error: &Error) -> worker::Result<Response> {
@@ -103,7 +139,7 @@ fn error_response(error: &Error) -> worker::Result<Response> {
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", "no-store")?;
     if matches!(error, Error::MethodNotAllowed(_)) {
-        headers.set("allow", "GET, POST")?;
+        headers.set("allow", "GET, HEAD, POST")?;
     }
     Ok(Response::from_bytes(error.to_json().into_bytes())?.with_status(error.status()).with_headers(headers))
 }

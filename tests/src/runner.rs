@@ -61,6 +61,14 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panicked".into())
 }
 
+/// The cases named by these functions, each named after its function.
+#[macro_export]
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        &[$($crate::runner::Case { name: stringify!($case), run: $case }),*]
+    };
+}
+
 /// Fails with `message` unless `cond` holds.
 #[macro_export]
 macro_rules! ensure {
