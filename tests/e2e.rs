@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use edge_fn_e2e::origin::{Origin, Route};
 use edge_fn_e2e::runner::{self, Case};
 use edge_fn_e2e::worker::{self, REQUEST_TIMEOUT_SECS, Worker};
 use edge_fn_e2e::{cases, ensure, fixtures};
 use image::ImageFormat;
+
+/// Only the loopback origin is allowed; a short timeout keeps the slow-origin case quick.
+const WORKER_VARS: [(&str, &str); 2] = [("ALLOWED_ORIGINS", "http://127.0.0.1:*"), ("ORIGIN_TIMEOUT_MS", "1500")];
 
 struct Ctx {
     worker: Worker,
@@ -29,6 +33,9 @@ const CASES: &[Case<Ctx>] = cases![
     non_image_body_is_415,
     origin_404_is_502,
     a_unicode_host_name_is_a_400_naming_punycode,
+    redirects_are_followed_and_rechecked,
+    a_disallowed_origin_is_403,
+    a_slow_origin_times_out_with_502,
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_snipped_build_recovers_from_a_panic_too,
@@ -55,15 +62,16 @@ fn main() -> ExitCode {
 
 fn setup() -> Result<Ctx, String> {
     let build = worker::build("build", &[])?;
-    let origin = Origin::start(HashMap::from([(
-        "/photo.png".to_owned(),
-        Route {
-            status: 200,
-            content_type: "image/png",
-            body: fixtures::encode(&fixtures::gradient(300, 200), ImageFormat::Png),
-        },
-    )]))?;
-    let worker = Worker::start(&build)?;
+    let photo = fixtures::encode(&fixtures::gradient(300, 200), ImageFormat::Png);
+    let origin = Origin::start(HashMap::from([
+        ("/photo.png".to_owned(), Route::ok("image/png", photo.clone())),
+        ("/moved.png".to_owned(), Route::redirect("/photo.png")),
+        ("/loop.png".to_owned(), Route::redirect("/loop.png")),
+        // Same server, but `localhost` is not on the allowlist.
+        ("/away.png".to_owned(), Route::redirect("http://localhost:{port}/photo.png")),
+        ("/slow.png".to_owned(), Route::ok("image/png", photo).after(Duration::from_secs(6))),
+    ]))?;
+    let worker = Worker::start(&build, &WORKER_VARS)?;
     Ok(Ctx { worker, origin })
 }
 
@@ -202,7 +210,7 @@ fn a_panic_does_not_poison_the_next_request(ctx: &Ctx) -> Result<(), String> {
 
 fn a_snipped_build_recovers_from_a_panic_too(_: &Ctx) -> Result<(), String> {
     let build = worker::build("build-snip", &["--snip"])?;
-    let worker = Worker::start(&build)?;
+    let worker = Worker::start(&build, &WORKER_VARS)?;
     panic_then_recover(&worker).map_err(|e| format!("{e}\n---- wrangler log ----\n{}", worker.log_text()))
 }
 
@@ -290,5 +298,41 @@ fn head_answers_headers_without_a_body(ctx: &Ctx) -> Result<(), String> {
 
 fn unknown_path_is_a_404_json_error(ctx: &Ctx) -> Result<(), String> {
     expect_error(&get(ctx, "/favicon.ico")?, 404, "not_found")?;
+    Ok(())
+}
+
+fn fetch_via_worker(ctx: &Ctx, source: &str) -> Result<minreq::Response, String> {
+    minreq::get(ctx.worker.url("/"))
+        .with_param("url", source)
+        .with_param("w", "30")
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| format!("GET ?url={source}: {e}"))
+}
+
+fn redirects_are_followed_and_rechecked(ctx: &Ctx) -> Result<(), String> {
+    let base = &ctx.origin.base_url;
+    expect_image(&fetch_via_worker(ctx, &format!("{base}/moved.png"))?, ImageFormat::Png, 30, 20)?;
+    let looped = expect_error(&fetch_via_worker(ctx, &format!("{base}/loop.png"))?, 502, "origin_failed")?;
+    ensure!(looped.to_string().contains("more than 5"), "{looped}");
+    let away = expect_error(&fetch_via_worker(ctx, &format!("{base}/away.png"))?, 403, "origin_not_allowed")?;
+    ensure!(away.to_string().contains("localhost"), "{away}");
+    Ok(())
+}
+
+fn a_disallowed_origin_is_403(ctx: &Ctx) -> Result<(), String> {
+    let localhost = ctx.origin.base_url.replace("127.0.0.1", "localhost");
+    let json = expect_error(&fetch_via_worker(ctx, &format!("{localhost}/photo.png"))?, 403, "origin_not_allowed")?;
+    ensure!(json.to_string().contains("ALLOWED_ORIGINS"), "{json}");
+    expect_error(&fetch_via_worker(ctx, "ftp://127.0.0.1/photo.png")?, 400, "bad_parameter")?;
+    Ok(())
+}
+
+fn a_slow_origin_times_out_with_502(ctx: &Ctx) -> Result<(), String> {
+    let start = Instant::now();
+    let json =
+        expect_error(&fetch_via_worker(ctx, &format!("{}/slow.png", ctx.origin.base_url))?, 502, "origin_failed")?;
+    ensure!(json.to_string().contains("1500 ms"), "{json}");
+    ensure!(start.elapsed() < Duration::from_secs(5), "took {:?}, the timeout is 1.5 s", start.elapsed());
     Ok(())
 }

@@ -17,6 +17,10 @@ pub enum Error {
         /// What was wrong and what is accepted instead.
         reason: String,
     },
+    /// The source is not on the allowlist (403).
+    Forbidden(String),
+    /// The worker's own configuration is invalid (503; names the variable).
+    Misconfigured(String),
     /// No route at this path (404).
     NotFound(String),
     /// The HTTP method is not one the worker serves (405).
@@ -42,6 +46,8 @@ impl Error {
         match self {
             Error::BadParameter { .. } => 400,
             Error::NotFound(_) => 404,
+            Error::Forbidden(_) => 403,
+            Error::Misconfigured(_) => 503,
             Error::MethodNotAllowed(_) => 405,
             Error::TooLarge(_) => 413,
             Error::UnsupportedImage(_) => 415,
@@ -55,6 +61,8 @@ impl Error {
         match self {
             Error::BadParameter { .. } => "bad_parameter",
             Error::NotFound(_) => "not_found",
+            Error::Forbidden(_) => "origin_not_allowed",
+            Error::Misconfigured(_) => "misconfigured",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::TooLarge(_) => "too_large",
             Error::UnsupportedImage(_) => "unsupported_image",
@@ -79,9 +87,12 @@ impl fmt::Display for Error {
             Error::NotFound(path) => {
                 write!(f, "nothing at `{path}`; use /?url=<source>&width=… or /cdn-cgi/image/<options>/<source>")
             }
-            Error::TooLarge(msg) | Error::UnsupportedImage(msg) | Error::Origin(msg) | Error::Encode(msg) => {
-                f.write_str(msg)
-            }
+            Error::TooLarge(msg)
+            | Error::UnsupportedImage(msg)
+            | Error::Origin(msg)
+            | Error::Encode(msg)
+            | Error::Forbidden(msg)
+            | Error::Misconfigured(msg) => f.write_str(msg),
         }
     }
 }
@@ -121,13 +132,15 @@ mod tests {
             Error::bad_parameter("x", "y"),
             Error::MethodNotAllowed("PUT".into()),
             Error::NotFound("/x".into()),
+            Error::Forbidden("no".into()),
+            Error::Misconfigured("ALLOWED_ORIGINS".into()),
             Error::TooLarge("big".into()),
             Error::UnsupportedImage("bmp".into()),
             Error::Origin("down".into()),
             Error::Encode("no".into()),
         ];
         for e in all {
-            assert!(matches!(e.status(), 400..=499 | 502), "{e:?} -> {}", e.status());
+            assert!(matches!(e.status(), 400..=499 | 502 | 503), "{e:?} -> {}", e.status());
         }
     }
 }

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod geometry;
 pub mod limits;

@@ -5,9 +5,16 @@
 //! `#[event(fetch)]` handler never returns `Err` (which workers-rs would turn
 //! into an opaque 500).
 
-use futures_util::StreamExt;
-use worker::{Context, Env, Fetch, Headers, Method, Request, Response, Url, event};
+use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+use worker::{
+    AbortController, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response, Url, event,
+};
+
+use crate::config::{Config, MAX_REDIRECTS, default_port};
 use crate::limits::MAX_SOURCE_BYTES;
 use crate::{Error, Options, Output, transform};
 
@@ -15,15 +22,19 @@ use crate::{Error, Options, Output, transform};
 const PATH_FORM: &str = "/cdn-cgi/image/";
 
 #[event(fetch)]
-async fn fetch(req: Request, _env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let head = req.method() == Method::Head;
-    match handle(req).await {
-        Ok(output) => image_response(output, head),
+    let config = match Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())) {
+        Ok(config) => config,
+        Err(message) => return error_response(&Error::Misconfigured(message)),
+    };
+    match handle(req, &config).await {
+        Ok(output) => image_response(output, head, &config),
         Err(error) => error_response(&error),
     }
 }
 
-async fn handle(mut req: Request) -> Result<Output, Error> {
+async fn handle(mut req: Request, config: &Config) -> Result<Output, Error> {
     let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
     #[cfg(feature = "diagnostics")]
     diagnostics::route(url.path());
@@ -37,7 +48,7 @@ async fn handle(mut req: Request) -> Result<Output, Error> {
                     "missing; GET needs ?url=<image URL>, or POST the image as the body",
                 ));
             };
-            fetch_source(source_url).await?
+            fetch_source(source_url, config).await?
         }
         Method::Post => {
             if options.url.is_some() {
@@ -76,7 +87,10 @@ fn parse_request(url: &Url) -> Result<Options, Error> {
     Ok(options)
 }
 
-async fn fetch_source(source: &str) -> Result<Vec<u8>, Error> {
+/// Fetches a source: only from allowed origins, following at most
+/// [`MAX_REDIRECTS`] redirects by hand so that each hop is checked again, and
+/// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange.
+async fn fetch_source(source: &str, config: &Config) -> Result<Vec<u8>, Error> {
     let url = Url::parse(source).map_err(|e| {
         // Host names must be ASCII: the build leaves out IDNA's Unicode tables.
         let hint = if source.is_ascii() { "" } else { "; write international host names in punycode (xn--…)" };
@@ -88,15 +102,51 @@ async fn fetch_source(source: &str) -> Result<Vec<u8>, Error> {
             format!("scheme `{}` is not allowed; use http or https", url.scheme()),
         ));
     }
-    let mut response =
-        Fetch::Url(url).send().await.map_err(|e| Error::Origin(format!("fetching the source failed: {e}")))?;
-    let status = response.status_code();
-    if !(200..300).contains(&status) {
-        return Err(Error::Origin(format!("the origin answered HTTP {status}")));
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let timeout = Delay::from(Duration::from_millis(u64::from(config.origin_timeout_ms)));
+    match select(Box::pin(follow(url, config, &signal)), timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => {
+            controller.abort();
+            Err(Error::Origin(format!("the origin did not answer within {} ms", config.origin_timeout_ms)))
+        }
     }
-    check_declared_length(response.headers(), "source image")?;
-    let stream = response.stream().map_err(|e| Error::Origin(format!("cannot read the source: {e}")))?;
-    read_limited(stream, "source image").await
+}
+
+async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<Vec<u8>, Error> {
+    for _ in 0..=MAX_REDIRECTS {
+        let port = url.port().unwrap_or_else(|| default_port(url.scheme()));
+        if !config.allowed.allows(url.scheme(), url.host_str().unwrap_or(""), port) {
+            return Err(config.allowed.refusal(&url.origin().ascii_serialization()));
+        }
+        let mut init = RequestInit::new();
+        init.with_redirect(RequestRedirect::Manual);
+        let request = Request::new_with_init(url.as_str(), &init)
+            .map_err(|e| Error::bad_parameter("url", format!("cannot request `{url}`: {e}")))?;
+        let mut response = Fetch::Request(request)
+            .send_with_signal(signal)
+            .await
+            .map_err(|e| Error::Origin(format!("fetching `{url}` failed: {e}")))?;
+        let status = response.status_code();
+        if (300..400).contains(&status) {
+            let location =
+                response.headers().get("location").ok().flatten().ok_or_else(|| {
+                    Error::Origin(format!("the origin answered HTTP {status} without a Location header"))
+                })?;
+            url = url
+                .join(&location)
+                .map_err(|e| Error::Origin(format!("the origin redirected to an invalid URL `{location}`: {e}")))?;
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            return Err(Error::Origin(format!("the origin answered HTTP {status}")));
+        }
+        check_declared_length(response.headers(), "source image")?;
+        let stream = response.stream().map_err(|e| Error::Origin(format!("cannot read the source: {e}")))?;
+        return read_limited(stream, "source image").await;
+    }
+    Err(Error::Origin(format!("the origin redirected more than {MAX_REDIRECTS} times")))
 }
 
 fn check_declared_length(headers: &Headers, what: &str) -> Result<(), Error> {
@@ -124,9 +174,10 @@ fn too_large(what: &str) -> Error {
     Error::TooLarge(format!("the {what} is larger than the limit of {MAX_SOURCE_BYTES} bytes"))
 }
 
-fn image_response(output: Output, head: bool) -> worker::Result<Response> {
+fn image_response(output: Output, head: bool, config: &Config) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", output.format.mime())?;
+    headers.set("cache-control", &config.cache_control)?;
     if output.negotiated {
         headers.set("vary", "Accept")?;
     }

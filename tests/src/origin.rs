@@ -13,8 +13,33 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct Route {
     pub status: u16,
-    pub content_type: &'static str,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Route {
+    /// `200 OK` with `body` as `content_type`.
+    pub fn ok(content_type: &str, body: Vec<u8>) -> Route {
+        Route { status: 200, headers: vec![("content-type".into(), content_type.into())], body, delay: Duration::ZERO }
+    }
+
+    /// `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Route {
+        Route {
+            status: 302,
+            headers: vec![("location".into(), location.into())],
+            body: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// This route, answered after `delay`.
+    pub fn after(mut self, delay: Duration) -> Route {
+        self.delay = delay;
+        self
+    }
 }
 
 /// A running origin.
@@ -28,7 +53,15 @@ impl Origin {
     /// Serves `routes` (path → answer); anything else is a 404.
     pub fn start(routes: HashMap<String, Route>) -> Result<Origin, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("origin: {e}"))?;
-        let base_url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let base_url = format!("http://{address}");
+        // Locations may name the server's own port as `{port}`.
+        let mut routes = routes;
+        for route in routes.values_mut() {
+            for (_, value) in &mut route.headers {
+                *value = value.replace("{port}", &address.port().to_string());
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -72,14 +105,15 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Route>) {
         line.clear();
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let not_found = Route { status: 404, content_type: "text/plain", body: b"not found".to_vec() };
+    let not_found = Route { status: 404, ..Route::ok("text/plain", b"not found".to_vec()) };
     let route = routes.get(path).unwrap_or(&not_found);
-    let head = format!(
-        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        route.status,
-        route.content_type,
-        route.body.len()
-    );
+    std::thread::sleep(route.delay);
+    let mut head =
+        format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n", route.status, route.body.len());
+    for (name, value) in &route.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     let mut stream = &stream;
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&route.body);

@@ -48,8 +48,9 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the worker built in `build_dir` with the project's
-    /// `wrangler.toml` (minus its `[build]` step) and waits until it answers.
-    pub fn start(build_dir: &Path) -> Result<Worker, String> {
+    /// `wrangler.toml` (minus its `[build]` step) and `vars` overriding its
+    /// `[vars]`, and waits until it answers.
+    pub fn start(build_dir: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
         if !wrangler.exists() {
@@ -72,6 +73,7 @@ impl Worker {
             .arg("--persist-to")
             .arg(scratch.path().join("state"))
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
+            .args(vars.iter().flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]))
             .current_dir(&root)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
