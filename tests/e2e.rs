@@ -36,6 +36,8 @@ const CASES: &[Case<Ctx>] = cases![
     redirects_are_followed_and_rechecked,
     a_disallowed_origin_is_403,
     a_slow_origin_times_out_with_502,
+    etags_identify_outputs_and_if_none_match_is_304,
+    server_timing_reports_each_phase_and_memory,
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_snipped_build_recovers_from_a_panic_too,
@@ -66,6 +68,7 @@ fn setup() -> Result<Ctx, String> {
     let origin = Origin::start(HashMap::from([
         ("/photo.png".to_owned(), Route::ok("image/png", photo.clone())),
         ("/moved.png".to_owned(), Route::redirect("/photo.png")),
+        ("/tagged.png".to_owned(), Route::ok("image/png", photo.clone()).with_header("etag", "\"v1\"")),
         ("/loop.png".to_owned(), Route::redirect("/loop.png")),
         // Same server, but `localhost` is not on the allowlist.
         ("/away.png".to_owned(), Route::redirect("http://localhost:{port}/photo.png")),
@@ -334,5 +337,62 @@ fn a_slow_origin_times_out_with_502(ctx: &Ctx) -> Result<(), String> {
         expect_error(&fetch_via_worker(ctx, &format!("{}/slow.png", ctx.origin.base_url))?, 502, "origin_failed")?;
     ensure!(json.to_string().contains("1500 ms"), "{json}");
     ensure!(start.elapsed() < Duration::from_secs(5), "took {:?}, the timeout is 1.5 s", start.elapsed());
+    Ok(())
+}
+
+fn etags_identify_outputs_and_if_none_match_is_304(ctx: &Ctx) -> Result<(), String> {
+    let base = &ctx.origin.base_url;
+    for source in ["photo.png", "tagged.png"] {
+        let url = ctx.worker.url(&format!("/?url={base}/{source}&w=40"));
+        let first = minreq::get(&url).with_timeout(REQUEST_TIMEOUT_SECS).send().map_err(|e| e.to_string())?;
+        ensure!(first.status_code == 200, "{source}: status {}", first.status_code);
+        ensure!(first.header("cache-control") == Some("public, max-age=86400"), "{:?}", first.header("cache-control"));
+        let etag = first.header("etag").ok_or(format!("{source}: no etag"))?.to_owned();
+        let again = minreq::get(&url).with_timeout(REQUEST_TIMEOUT_SECS).send().map_err(|e| e.to_string())?;
+        ensure!(again.header("etag") == Some(etag.as_str()), "{source}: the etag changed between identical requests");
+        let cached = minreq::get(&url)
+            .with_header("if-none-match", format!("\"other\", {etag}"))
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| e.to_string())?;
+        ensure!(cached.status_code == 304, "{source}: If-None-Match gave {}", cached.status_code);
+        ensure!(
+            cached.as_bytes().is_empty() && cached.header("etag") == Some(etag.as_str()),
+            "{source}: 304 body or etag"
+        );
+        let other = get(ctx, &format!("/?url={base}/{source}&w=41"))?;
+        ensure!(other.header("etag") != Some(etag.as_str()), "{source}: other options, same etag");
+    }
+    let png = fixtures::encode(&fixtures::gradient(50, 50), ImageFormat::Png);
+    let posted = post(ctx, "/?w=10", png.clone())?;
+    let etag = posted.header("etag").ok_or("POST: no etag")?.to_owned();
+    let res = minreq::post(ctx.worker.url("/?w=10"))
+        .with_header("if-none-match", etag)
+        .with_body(png)
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    ensure!(res.status_code == 304, "POST with a matching If-None-Match gave {}", res.status_code);
+    Ok(())
+}
+
+fn server_timing_reports_each_phase_and_memory(ctx: &Ctx) -> Result<(), String> {
+    let res = get(ctx, &format!("/?url={}/photo.png&w=100", ctx.origin.base_url))?;
+    let timing = res.header("server-timing").ok_or("no server-timing")?;
+    for phase in ["fetch", "decode", "resize", "encode"] {
+        let value = timing
+            .split(',')
+            .find_map(|m| m.trim().strip_prefix(&format!("{phase};dur=")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or(format!("no {phase} duration in `{timing}`"))?;
+        ensure!(value >= 0.0, "{phase}: {value}");
+    }
+    let memory: u64 = timing
+        .split("wasm-memory;desc=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .ok_or(format!("no wasm-memory in `{timing}`"))?;
+    ensure!(memory > 0 && memory % 65536 == 0, "memory {memory} is not whole Wasm pages");
     Ok(())
 }

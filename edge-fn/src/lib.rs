@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod error;
+pub mod etag;
 pub mod geometry;
 pub mod limits;
 pub mod options;
@@ -19,4 +20,4 @@ mod worker_glue;
 
 pub use error::Error;
 pub use options::{Options, OutputFormat};
-pub use transform::{Output, transform};
+pub use transform::{Caller, Output, Timings, transform};

@@ -28,18 +28,43 @@ pub struct Output {
     pub width: u32,
     /// Its height in pixels.
     pub height: u32,
+    /// How long each phase took.
+    pub timings: Timings,
+}
+
+/// Milliseconds spent in each phase, by the caller's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Reading the header and decoding the pixels.
+    pub decode: f64,
+    /// Orienting, cropping, resizing and padding.
+    pub resize: f64,
+    /// Encoding the result.
+    pub encode: f64,
+}
+
+/// What a transform needs from its caller besides the image and options.
+pub struct Caller<'a> {
+    /// The client's `Accept` header allows WebP (`format=auto`).
+    pub accepts_webp: bool,
+    /// Milliseconds since some fixed point (`Date.now()` in a Worker, where
+    /// `std::time::Instant` does not exist).
+    pub clock: &'a dyn Fn() -> f64,
 }
 
 /// Decodes `input`, applies its EXIF orientation and `rotate`, lays it out
 /// for the requested box ([`geometry::layout`]) and encodes it.
-/// `accepts_webp` comes from the request's `Accept` header (`format=auto`).
-pub fn transform(input: &[u8], options: &Options, accepts_webp: bool) -> Result<Output, Error> {
+pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
+    let mut timings = Timings::default();
+    let start = (caller.clock)();
     let source_format = sniff(input)?;
     let (width, height) = reader(input, source_format).into_dimensions().map_err(decode_error)?;
     check_source_size(width, height)?;
     let mut decoder = reader(input, source_format).into_decoder().map_err(decode_error)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let decoded = (caller.clock)();
+    timings.decode = decoded - start;
     image.apply_orientation(orientation);
     let image = match options.rotate {
         None => image,
@@ -51,10 +76,14 @@ pub fn transform(input: &[u8], options: &Options, accepts_webp: bool) -> Result<
     let (box_w, box_h) = options.device_box()?;
     let layout = geometry::layout(image.width(), image.height(), box_w, box_h, options.fit, options.gravity);
     let image = apply_layout(image, &layout, options.background);
+    let resized = (caller.clock)();
+    timings.resize = resized - decoded;
 
-    let (format, negotiated) = choose_format(options.format, source_format, image.color().has_alpha(), accepts_webp);
+    let (format, negotiated) =
+        choose_format(options.format, source_format, image.color().has_alpha(), caller.accepts_webp);
     let bytes = encode(&image, format, options.quality, options.background)?;
-    Ok(Output { bytes, format, negotiated, width: image.width(), height: image.height() })
+    timings.encode = (caller.clock)() - resized;
+    Ok(Output { bytes, format, negotiated, width: image.width(), height: image.height(), timings })
 }
 
 /// Crops, resizes and pads as `layout` says.
@@ -235,7 +264,7 @@ mod tests {
             (OutputFormat::Png, ImageFormat::Png),
             (OutputFormat::WebP, ImageFormat::WebP),
         ] {
-            let out = transform(&src, &options(Some(16), None, Some(format)), false).unwrap();
+            let out = transform(&src, &options(Some(16), None, Some(format)), &caller(false)).unwrap();
             assert_eq!((out.width, out.height), (16, 8));
             let decoded = image::load_from_memory(&out.bytes).unwrap();
             assert_eq!(image::guess_format(&out.bytes).unwrap(), expect);
@@ -245,19 +274,19 @@ mod tests {
 
     #[test]
     fn keeps_source_format_by_default() {
-        let out = transform(&png(8, 8), &Options::default(), false).unwrap();
+        let out = transform(&png(8, 8), &Options::default(), &caller(false)).unwrap();
         assert_eq!(out.format, OutputFormat::Png);
     }
 
     #[test]
     fn rejects_garbage_empty_and_truncated() {
-        assert_eq!(transform(b"", &Options::default(), false).unwrap_err().status(), 415);
-        assert_eq!(transform(b"hello world", &Options::default(), false).unwrap_err().status(), 415);
+        assert_eq!(transform(b"", &Options::default(), &caller(false)).unwrap_err().status(), 415);
+        assert_eq!(transform(b"hello world", &Options::default(), &caller(false)).unwrap_err().status(), 415);
         let src = png(64, 64);
-        let err = transform(&src[..src.len() / 2], &Options::default(), false).unwrap_err();
+        let err = transform(&src[..src.len() / 2], &Options::default(), &caller(false)).unwrap_err();
         assert_eq!(err.status(), 415, "{err}");
         let bmp = b"BM\x00\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00";
-        assert!(transform(bmp, &Options::default(), false).unwrap_err().to_string().contains("Bmp"));
+        assert!(transform(bmp, &Options::default(), &caller(false)).unwrap_err().to_string().contains("Bmp"));
     }
 
     #[test]
@@ -266,7 +295,7 @@ mod tests {
         let mut bomb = Vec::new();
         let encoder = png_header(50_000, 50_000);
         bomb.extend_from_slice(&encoder);
-        let err = transform(&bomb, &Options::default(), false).unwrap_err();
+        let err = transform(&bomb, &Options::default(), &caller(false)).unwrap_err();
         assert_eq!(err.status(), 413, "{err}");
     }
 
@@ -294,6 +323,25 @@ mod tests {
             }
         }
         !crc
+    }
+
+    fn no_clock() -> f64 {
+        0.0
+    }
+
+    fn caller(accepts_webp: bool) -> Caller<'static> {
+        Caller { accepts_webp, clock: &no_clock }
+    }
+
+    #[test]
+    fn phases_are_timed_by_the_callers_clock() {
+        let ticks = std::cell::Cell::new(0.0);
+        let clock = || {
+            ticks.set(ticks.get() + 1.0);
+            ticks.get()
+        };
+        let out = transform(&png(8, 8), &Options::default(), &Caller { accepts_webp: false, clock: &clock }).unwrap();
+        assert_eq!(out.timings, Timings { decode: 1.0, resize: 1.0, encode: 1.0 });
     }
 
     fn encoded(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -337,16 +385,16 @@ mod tests {
     #[test]
     fn exif_orientation_is_applied() {
         // Orientation 6: the camera was turned; the image is shown rotated 90° clockwise.
-        let out = transform(&jpeg_with_orientation(40, 20, 6), &Options::default(), false).unwrap();
+        let out = transform(&jpeg_with_orientation(40, 20, 6), &Options::default(), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (20, 40));
     }
 
     #[test]
     fn rotate_turns_after_orientation() {
         let src = encoded(halves(40, 20), ImageFormat::Png);
-        let out = transform(&src, &query("rotate=90"), false).unwrap();
+        let out = transform(&src, &query("rotate=90"), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (20, 40));
-        let out = transform(&src, &query("rotate=180&w=20"), false).unwrap();
+        let out = transform(&src, &query("rotate=180&w=20"), &caller(false)).unwrap();
         let px = decode(&out);
         assert!(px.get_pixel(0, 5)[0] > 200, "after 180°, the bright half is on the left");
     }
@@ -354,8 +402,8 @@ mod tests {
     #[test]
     fn cover_keeps_the_side_gravity_names() {
         let src = encoded(halves(40, 20), ImageFormat::Png);
-        let left = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=left"), false).unwrap());
-        let right = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=right"), false).unwrap());
+        let left = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=left"), &caller(false)).unwrap());
+        let right = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=right"), &caller(false)).unwrap());
         assert_eq!(left.dimensions(), (10, 10));
         assert!(left.pixels().all(|p| p[0] < 40), "left gravity keeps the dark half");
         assert!(right.pixels().all(|p| p[0] > 215), "right gravity keeps the bright half");
@@ -365,7 +413,7 @@ mod tests {
     fn pad_fills_the_rest_with_the_background() {
         let red = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(40, 20, image::Rgb([255, 0, 0])));
         let src = encoded(red, ImageFormat::Png);
-        let out = transform(&src, &query("w=40&h=40&fit=pad&background=%2300ff00&f=png"), false).unwrap();
+        let out = transform(&src, &query("w=40&h=40&fit=pad&background=%2300ff00&f=png"), &caller(false)).unwrap();
         let px = decode(&out);
         assert_eq!(px.dimensions(), (40, 40));
         assert_eq!(px.get_pixel(20, 2).0, [0, 255, 0, 255], "padding");
@@ -375,7 +423,8 @@ mod tests {
     #[test]
     fn transparency_becomes_the_background_in_jpeg() {
         let clear = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0])));
-        let out = transform(&encoded(clear, ImageFormat::Png), &query("f=jpeg&background=0000ff"), false).unwrap();
+        let out =
+            transform(&encoded(clear, ImageFormat::Png), &query("f=jpeg&background=0000ff"), &caller(false)).unwrap();
         let [r, g, b, _] = decode(&out).get_pixel(4, 4).0;
         assert!(r < 20 && g < 20 && b > 230, "{r} {g} {b}");
     }
@@ -385,21 +434,21 @@ mod tests {
         let photo = encoded(halves(16, 16), ImageFormat::Jpeg);
         let graphic = png(16, 16);
         let pick = |src: &[u8], webp: bool| {
-            let out = transform(src, &query("f=auto"), webp).unwrap();
+            let out = transform(src, &query("f=auto"), &caller(webp)).unwrap();
             assert!(out.negotiated);
             out.format
         };
         assert_eq!(pick(&photo, true), OutputFormat::Jpeg, "lossy JPEG beats lossless WebP on photos");
         assert_eq!(pick(&graphic, true), OutputFormat::WebP);
         assert_eq!(pick(&graphic, false), OutputFormat::Png, "alpha without WebP support needs PNG");
-        assert!(!transform(&graphic, &query("f=png"), true).unwrap().negotiated);
+        assert!(!transform(&graphic, &query("f=png"), &caller(true)).unwrap().negotiated);
     }
 
     #[test]
     fn quality_changes_jpeg_size() {
         let src = png(64, 64);
-        let low = transform(&src, &query("f=jpeg&q=10"), false).unwrap();
-        let high = transform(&src, &query("f=jpeg&q=95"), false).unwrap();
+        let low = transform(&src, &query("f=jpeg&q=10"), &caller(false)).unwrap();
+        let high = transform(&src, &query("f=jpeg&q=95"), &caller(false)).unwrap();
         assert!(low.bytes.len() < high.bytes.len(), "{} >= {}", low.bytes.len(), high.bytes.len());
     }
 }

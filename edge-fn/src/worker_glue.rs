@@ -11,12 +11,14 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use worker::{
     AbortController, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    Response, Url, event,
+    Response, Url, event, js_sys::Date,
 };
 
 use crate::config::{Config, MAX_REDIRECTS, default_port};
+use crate::etag;
 use crate::limits::MAX_SOURCE_BYTES;
-use crate::{Error, Options, Output, transform};
+use crate::options::FormatChoice;
+use crate::{Caller, Error, Options, Output, transform};
 
 /// The path prefix of Cloudflare Image Resizing's URL form.
 const PATH_FORM: &str = "/cdn-cgi/image/";
@@ -29,18 +31,42 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         Err(message) => return error_response(&Error::Misconfigured(message)),
     };
     match handle(req, &config).await {
-        Ok(output) => image_response(output, head, &config),
+        Ok(answer) => answer_response(answer, head, &config),
         Err(error) => error_response(&error),
     }
 }
 
-async fn handle(mut req: Request, config: &Config) -> Result<Output, Error> {
+/// A successful answer.
+enum Answer {
+    Image {
+        output: Output,
+        etag: String,
+        /// Whether the format is negotiated with `Accept`.
+        varies: bool,
+        /// Milliseconds spent fetching the source (GET).
+        fetch_ms: Option<f64>,
+    },
+    /// The client's `If-None-Match` already names this output.
+    NotModified { etag: String, varies: bool },
+}
+
+/// A source and what identifies it for ETags.
+struct Fetched {
+    bytes: Vec<u8>,
+    /// The final URL (after redirects) and the origin's ETag, when it sent one.
+    tagged: Option<(String, String)>,
+}
+
+async fn handle(mut req: Request, config: &Config) -> Result<Answer, Error> {
     let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
     #[cfg(feature = "diagnostics")]
     diagnostics::route(url.path());
     let options = parse_request(&url)?;
     let accepts_webp = req.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("image/webp"));
-    let source = match req.method() {
+    let if_none_match = req.headers().get("if-none-match").ok().flatten();
+    let varies = options.format == Some(FormatChoice::Auto);
+    let fetch_start = Date::now();
+    let (source, fetch_ms) = match req.method() {
         Method::Get | Method::Head => {
             let Some(source_url) = options.url.as_deref() else {
                 return Err(Error::bad_parameter(
@@ -48,7 +74,7 @@ async fn handle(mut req: Request, config: &Config) -> Result<Output, Error> {
                     "missing; GET needs ?url=<image URL>, or POST the image as the body",
                 ));
             };
-            fetch_source(source_url, config).await?
+            (fetch_source(source_url, config).await?, Some(Date::now() - fetch_start))
         }
         Method::Post => {
             if options.url.is_some() {
@@ -56,11 +82,20 @@ async fn handle(mut req: Request, config: &Config) -> Result<Output, Error> {
             }
             check_declared_length(req.headers(), "request body")?;
             let stream = req.stream().map_err(|e| Error::UnsupportedImage(format!("cannot read the body: {e}")))?;
-            read_limited(stream, "request body").await?
+            (Fetched { bytes: read_limited(stream, "request body").await?, tagged: None }, None)
         }
         other => return Err(Error::MethodNotAllowed(other.to_string())),
     };
-    transform(&source, &options, accepts_webp)
+    let id = match &source.tagged {
+        Some((url, etag)) => etag::Source::Tagged { url, etag },
+        None => etag::Source::Bytes(&source.bytes),
+    };
+    let etag = etag::etag(id, &options, accepts_webp);
+    if if_none_match.is_some_and(|header| etag::none_match(&header, &etag)) {
+        return Ok(Answer::NotModified { etag, varies });
+    }
+    let output = transform(&source.bytes, &options, &Caller { accepts_webp, clock: &Date::now })?;
+    Ok(Answer::Image { output, etag, varies, fetch_ms })
 }
 
 /// Options from either form: `/?url=…&w=…` or `/cdn-cgi/image/<options>/<source URL>`.
@@ -90,7 +125,7 @@ fn parse_request(url: &Url) -> Result<Options, Error> {
 /// Fetches a source: only from allowed origins, following at most
 /// [`MAX_REDIRECTS`] redirects by hand so that each hop is checked again, and
 /// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange.
-async fn fetch_source(source: &str, config: &Config) -> Result<Vec<u8>, Error> {
+async fn fetch_source(source: &str, config: &Config) -> Result<Fetched, Error> {
     let url = Url::parse(source).map_err(|e| {
         // Host names must be ASCII: the build leaves out IDNA's Unicode tables.
         let hint = if source.is_ascii() { "" } else { "; write international host names in punycode (xn--…)" };
@@ -114,7 +149,7 @@ async fn fetch_source(source: &str, config: &Config) -> Result<Vec<u8>, Error> {
     }
 }
 
-async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<Vec<u8>, Error> {
+async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<Fetched, Error> {
     for _ in 0..=MAX_REDIRECTS {
         let port = url.port().unwrap_or_else(|| default_port(url.scheme()));
         if !config.allowed.allows(url.scheme(), url.host_str().unwrap_or(""), port) {
@@ -143,8 +178,10 @@ async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<V
             return Err(Error::Origin(format!("the origin answered HTTP {status}")));
         }
         check_declared_length(response.headers(), "source image")?;
+        let origin_etag = response.headers().get("etag").ok().flatten();
         let stream = response.stream().map_err(|e| Error::Origin(format!("cannot read the source: {e}")))?;
-        return read_limited(stream, "source image").await;
+        let bytes = read_limited(stream, "source image").await?;
+        return Ok(Fetched { bytes, tagged: origin_etag.map(|etag| (url.to_string(), etag)) });
     }
     Err(Error::Origin(format!("the origin redirected more than {MAX_REDIRECTS} times")))
 }
@@ -174,15 +211,42 @@ fn too_large(what: &str) -> Error {
     Error::TooLarge(format!("the {what} is larger than the limit of {MAX_SOURCE_BYTES} bytes"))
 }
 
-fn image_response(output: Output, head: bool, config: &Config) -> worker::Result<Response> {
+fn answer_response(answer: Answer, head: bool, config: &Config) -> worker::Result<Response> {
     let headers = Headers::new();
-    headers.set("content-type", output.format.mime())?;
     headers.set("cache-control", &config.cache_control)?;
-    if output.negotiated {
-        headers.set("vary", "Accept")?;
+    match answer {
+        Answer::NotModified { etag, varies } => {
+            headers.set("etag", &etag)?;
+            if varies {
+                headers.set("vary", "Accept")?;
+            }
+            Ok(Response::empty()?.with_status(304).with_headers(headers))
+        }
+        Answer::Image { output, etag, varies, fetch_ms } => {
+            headers.set("content-type", output.format.mime())?;
+            headers.set("etag", &etag)?;
+            if varies {
+                headers.set("vary", "Accept")?;
+            }
+            headers.set("server-timing", &server_timing(&output, fetch_ms))?;
+            let body = if head { Vec::new() } else { output.bytes };
+            Ok(Response::from_bytes(body)?.with_headers(headers))
+        }
     }
-    let body = if head { Vec::new() } else { output.bytes };
-    Ok(Response::from_bytes(body)?.with_headers(headers))
+}
+
+/// `Server-Timing`: fetch, decode, resize and encode in milliseconds, and the
+/// Wasm memory size in bytes — its high-water mark, as linear memory never
+/// shrinks. On Cloudflare's edge clocks only advance across I/O, so the
+/// CPU phases read 0 there; in local workerd they are real.
+fn server_timing(output: &Output, fetch_ms: Option<f64>) -> String {
+    let t = output.timings;
+    let memory = core::arch::wasm32::memory_size(0) * 65536;
+    let fetch = fetch_ms.map(|ms| format!("fetch;dur={ms:.1}, ")).unwrap_or_default();
+    format!(
+        "{fetch}decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}, wasm-memory;desc=\"{memory}\"",
+        t.decode, t.resize, t.encode
+    )
 }
 
 fn error_response(error: &Error) -> worker::Result<Response> {

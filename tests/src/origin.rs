@@ -35,6 +35,12 @@ impl Route {
         }
     }
 
+    /// This route with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Route {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// This route, answered after `delay`.
     pub fn after(mut self, delay: Duration) -> Route {
         self.delay = delay;

@@ -1,0 +1,108 @@
+//! Strong ETags for outputs, and `If-None-Match` matching.
+//!
+//! An output is a pure function of the source, the canonical options, the
+//! client's WebP support (only with `format=auto`) and this worker's code, so
+//! a hash of those identifies it without encoding anything — which lets a
+//! matching `If-None-Match` be answered with 304 before decoding.
+
+use crate::options::{FormatChoice, Options};
+
+/// How the source is identified.
+pub enum Source<'a> {
+    /// The origin's own ETag for this URL.
+    Tagged {
+        /// The final URL (after redirects).
+        url: &'a str,
+        /// The origin's `ETag` header.
+        etag: &'a str,
+    },
+    /// The source's bytes (no origin ETag, or a POST body).
+    Bytes(&'a [u8]),
+}
+
+/// The quoted strong ETag of the output for `source` and `options`.
+pub fn etag(source: Source<'_>, options: &Options, accepts_webp: bool) -> String {
+    let mut hash = Fnv1a::default();
+    hash.write(env!("CARGO_PKG_VERSION").as_bytes());
+    match source {
+        Source::Tagged { url, etag } => {
+            hash.write(b"tag\0");
+            hash.write(url.as_bytes());
+            hash.write(b"\0");
+            hash.write(etag.as_bytes());
+        }
+        Source::Bytes(bytes) => {
+            hash.write(b"bytes\0");
+            hash.write(bytes);
+        }
+    }
+    hash.write(b"\0");
+    hash.write(options.canonical().as_bytes());
+    if options.format == Some(FormatChoice::Auto) {
+        hash.write(if accepts_webp { b"\0webp" } else { b"\0no-webp" });
+    }
+    format!("\"{:016x}\"", hash.0)
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison,
+/// as RFC 9110 prescribes for this header).
+pub fn none_match(header: &str, etag: &str) -> bool {
+    let ours = etag.trim_start_matches("W/");
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+}
+
+/// 64-bit FNV-1a: small, fast, and enough to tell outputs apart (this is a
+/// cache validator, not a security boundary).
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(q: &str) -> Options {
+        Options::from_query(q).unwrap()
+    }
+
+    #[test]
+    fn same_inputs_same_tag_and_every_input_counts() {
+        let base = etag(Source::Bytes(b"img"), &options("w=10"), false);
+        assert_eq!(base, etag(Source::Bytes(b"img"), &options("width=10"), false));
+        assert!(base.starts_with('"') && base.ends_with('"') && base.len() == 18, "{base}");
+        assert_ne!(base, etag(Source::Bytes(b"img2"), &options("w=10"), false));
+        assert_ne!(base, etag(Source::Bytes(b"img"), &options("w=11"), false));
+        let tagged = |tag| etag(Source::Tagged { url: "https://a/x.png", etag: tag }, &options("w=10"), false);
+        assert_ne!(tagged("\"v1\""), tagged("\"v2\""));
+    }
+
+    #[test]
+    fn accept_matters_only_for_auto_format() {
+        let png = options("w=10&f=png");
+        assert_eq!(etag(Source::Bytes(b"i"), &png, true), etag(Source::Bytes(b"i"), &png, false));
+        let auto = options("w=10&f=auto");
+        assert_ne!(etag(Source::Bytes(b"i"), &auto, true), etag(Source::Bytes(b"i"), &auto, false));
+    }
+
+    #[test]
+    fn if_none_match_lists_weak_tags_and_star() {
+        let tag = "\"0123456789abcdef\"";
+        assert!(none_match(tag, tag));
+        assert!(none_match("\"other\", W/\"0123456789abcdef\"", tag));
+        assert!(none_match("*", tag));
+        assert!(!none_match("\"other\"", tag));
+        assert!(!none_match("", tag));
+    }
+}
