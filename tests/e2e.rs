@@ -38,6 +38,8 @@ const CASES: &[Case<Ctx>] = cases![
     a_slow_origin_times_out_with_502,
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
+    a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory,
+    a_progressive_jpeg_too_large_to_plan_is_413,
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_snipped_build_recovers_from_a_panic_too,
@@ -387,12 +389,35 @@ fn server_timing_reports_each_phase_and_memory(ctx: &Ctx) -> Result<(), String> 
             .ok_or(format!("no {phase} duration in `{timing}`"))?;
         ensure!(value >= 0.0, "{phase}: {value}");
     }
-    let memory: u64 = timing
+    let memory = wasm_memory(&res)?;
+    ensure!(memory > 0 && memory % 65536 == 0, "memory {memory} is not whole Wasm pages");
+    Ok(())
+}
+
+/// The `wasm-memory` figure of a `Server-Timing` header, in bytes.
+fn wasm_memory(res: &minreq::Response) -> Result<u64, String> {
+    let timing = res.header("server-timing").ok_or("no server-timing")?;
+    timing
         .split("wasm-memory;desc=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .and_then(|v| v.parse().ok())
-        .ok_or(format!("no wasm-memory in `{timing}`"))?;
-    ensure!(memory > 0 && memory % 65536 == 0, "memory {memory} is not whole Wasm pages");
+        .ok_or(format!("no wasm-memory in `{timing}`"))
+}
+
+fn a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory(ctx: &Ctx) -> Result<(), String> {
+    let jpeg = fixtures::photo_jpeg(8000, 6000, false);
+    let res = post(ctx, "/?width=1024", jpeg)?;
+    expect_image(&res, ImageFormat::Jpeg, 1024, 768)?;
+    let memory = wasm_memory(&res)?;
+    println!("    48 MP baseline JPEG -> 1024 px: Wasm memory high-water {:.1} MiB", memory as f64 / 1048576.0);
+    ensure!(memory <= 64 << 20, "Wasm memory grew to {memory} bytes, over 64 MiB");
+    Ok(())
+}
+
+fn a_progressive_jpeg_too_large_to_plan_is_413(ctx: &Ctx) -> Result<(), String> {
+    let jpeg = fixtures::photo_jpeg(8000, 6000, true);
+    let json = expect_error(&post(ctx, "/?width=1024", jpeg)?, 413, "too_large")?;
+    ensure!(json.to_string().contains("progressive"), "{json}");
     Ok(())
 }

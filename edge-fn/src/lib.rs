@@ -8,11 +8,13 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod decode;
 pub mod error;
 pub mod etag;
 pub mod geometry;
 pub mod limits;
 pub mod options;
+pub mod resize;
 pub mod transform;
 
 #[cfg(target_arch = "wasm32")]

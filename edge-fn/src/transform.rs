@@ -1,19 +1,18 @@
-//! Decode → resize → encode, on bytes in memory.
+//! Decode → resize → encode, on bytes in memory, planned from the header.
 //!
-//! The header is read first and checked against [`crate::limits`] so that an
-//! image too large to decode is refused before its pixels are allocated.
+//! The header is read first; the layout and the memory the request needs are
+//! worked out before any pixel is decoded, so an image too large to process
+//! is refused with 413 instead of growing the Wasm memory (which never
+//! shrinks) — and a JPEG is decoded at the smallest DCT scale the output allows.
 
-use std::io::Cursor;
+use image::{DynamicImage, ImageFormat};
 
-use image::error::{ImageError, LimitErrorKind};
-use image::imageops::FilterType;
-use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-
+use crate::decode::{self, Header};
 use crate::error::Error;
-use crate::geometry::{self, Layout};
-use crate::limits::{MAX_DECODE_ALLOC, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE};
+use crate::geometry::{self, Layout, Rect};
+use crate::limits::MAX_WORKING_BYTES;
 use crate::options::{FormatChoice, Options, OutputFormat, Rotate};
+use crate::resize;
 
 /// An encoded result.
 #[derive(Debug)]
@@ -52,66 +51,110 @@ pub struct Caller<'a> {
     pub clock: &'a dyn Fn() -> f64,
 }
 
+/// The decisions made from the header alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// The source's size in the final orientation, at full resolution.
+    pub size: (u32, u32),
+    /// The layout for that size.
+    pub layout: Layout,
+    /// The JPEG DCT scale-down (1, 2, 4 or 8).
+    pub denominator: u32,
+    /// Bytes of memory the request needs beyond the source itself.
+    pub working_bytes: u64,
+}
+
+/// Plans a request from the source's header: layout, decode scale, memory.
+/// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
+pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
+    let quarter_turn = matches!(options.rotate, Some(Rotate::R90 | Rotate::R270));
+    let (w, h) = header.oriented();
+    let (w, h) = if quarter_turn { (h, w) } else { (w, h) };
+    let (box_w, box_h) = options.device_box()?;
+    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity);
+
+    // The resolution the output needs, back in the stored orientation.
+    let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
+    let need_h = f64::from(h) * f64::from(layout.resized.1) / layout.source.height;
+    let swapped = decode::transposes(header.orientation) != quarter_turn;
+    let (need_w, need_h) = if swapped { (need_h, need_w) } else { (need_w, need_h) };
+    let denominator = decode::jpeg_denominator(header, need_w, need_h);
+
+    // Decoding, then at 4 bytes a pixel: the resized image, the canvas, and
+    // the encoder's output buffer (at most about the raw size).
+    let out = |(w, h): (u32, u32)| u64::from(w) * u64::from(h) * 4;
+    let working_bytes = decode::decode_bytes(header, denominator) + out(layout.resized) + out(layout.canvas) * 2;
+    if working_bytes > MAX_WORKING_BYTES {
+        let progressive = if header.progressive {
+            " (progressive JPEG keeps every coefficient of the full image while decoding)"
+        } else {
+            ""
+        };
+        return Err(Error::TooLarge(format!(
+            "processing this {}x{} image needs about {} MiB{progressive}; the limit is {} MiB",
+            header.width,
+            header.height,
+            working_bytes.div_ceil(1 << 20),
+            MAX_WORKING_BYTES >> 20
+        )));
+    }
+    Ok(Plan { size: (w, h), layout, denominator, working_bytes })
+}
+
 /// Decodes `input`, applies its EXIF orientation and `rotate`, lays it out
 /// for the requested box ([`geometry::layout`]) and encodes it.
 pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
     let mut timings = Timings::default();
     let start = (caller.clock)();
-    let source_format = sniff(input)?;
-    let (width, height) = reader(input, source_format).into_dimensions().map_err(decode_error)?;
-    check_source_size(width, height)?;
-    let mut decoder = reader(input, source_format).into_decoder().map_err(decode_error)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let header = decode::header(input)?;
+    let plan = plan(&header, options)?;
+    let mut image = decode::decode(input, &header, plan.denominator)?;
     let decoded = (caller.clock)();
     timings.decode = decoded - start;
-    image.apply_orientation(orientation);
+
+    image.apply_orientation(header.orientation);
     let image = match options.rotate {
         None => image,
         Some(Rotate::R90) => image.rotate90(),
         Some(Rotate::R180) => image.rotate180(),
         Some(Rotate::R270) => image.rotate270(),
     };
-
-    let (box_w, box_h) = options.device_box()?;
-    let layout = geometry::layout(image.width(), image.height(), box_w, box_h, options.fit, options.gravity);
-    let image = apply_layout(image, &layout, options.background);
+    let image = apply_layout(image, &plan, options.background)?;
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
     let (format, negotiated) =
-        choose_format(options.format, source_format, image.color().has_alpha(), caller.accepts_webp);
+        choose_format(options.format, header.format, image.color().has_alpha(), caller.accepts_webp);
     let bytes = encode(&image, format, options.quality, options.background)?;
     timings.encode = (caller.clock)() - resized;
     Ok(Output { bytes, format, negotiated, width: image.width(), height: image.height(), timings })
 }
 
-/// Crops, resizes and pads as `layout` says.
-fn apply_layout(image: DynamicImage, layout: &Layout, background: [u8; 3]) -> DynamicImage {
-    if layout.is_identity(image.width(), image.height()) {
-        return image;
-    }
-    let s = layout.source;
-    let (left, top) = (s.left.round() as u32, s.top.round() as u32);
-    let crop_w = (s.width.round() as u32).clamp(1, image.width() - left.min(image.width() - 1));
-    let crop_h = (s.height.round() as u32).clamp(1, image.height() - top.min(image.height() - 1));
-    let cropped = if (left, top, crop_w, crop_h) == (0, 0, image.width(), image.height()) {
+/// Resizes the layout's source rectangle (scaled to the decoded size, which
+/// is smaller than the plan's after a JPEG scale-down) and pads as the layout says.
+fn apply_layout(image: DynamicImage, plan: &Plan, background: [u8; 3]) -> Result<DynamicImage, Error> {
+    let layout = &plan.layout;
+    let resized = if plan.denominator == 1 && layout.is_identity(image.width(), image.height()) {
         image
     } else {
-        image.crop_imm(left, top, crop_w, crop_h)
-    };
-    let resized = if (cropped.width(), cropped.height()) == layout.resized {
-        cropped
-    } else {
-        cropped.resize_exact(layout.resized.0, layout.resized.1, FilterType::CatmullRom)
+        let sx = f64::from(image.width()) / f64::from(plan.size.0);
+        let sy = f64::from(image.height()) / f64::from(plan.size.1);
+        let s = layout.source;
+        let source = Rect {
+            left: s.left * sx,
+            top: s.top * sy,
+            width: (s.width * sx).min(f64::from(image.width()) - s.left * sx),
+            height: (s.height * sy).min(f64::from(image.height()) - s.top * sy),
+        };
+        resize::resize(image, source, layout.resized.0, layout.resized.1)?
     };
     if layout.canvas == layout.resized {
-        return resized;
+        return Ok(resized);
     }
     let [r, g, b] = background;
     let mut canvas = image::RgbaImage::from_pixel(layout.canvas.0, layout.canvas.1, image::Rgba([r, g, b, 255]));
     image::imageops::overlay(&mut canvas, &resized.to_rgba8(), i64::from(layout.offset.0), i64::from(layout.offset.1));
-    DynamicImage::ImageRgba8(canvas)
+    Ok(DynamicImage::ImageRgba8(canvas))
 }
 
 /// The output format, and whether it was negotiated. Without an explicit
@@ -150,68 +193,20 @@ fn choose_format(
     }
 }
 
-/// Identifies the source format from its magic bytes; only formats the worker
-/// decodes are accepted.
-fn sniff(input: &[u8]) -> Result<ImageFormat, Error> {
-    if input.is_empty() {
-        return Err(Error::UnsupportedImage("the image is empty (0 bytes)".into()));
-    }
-    match image::guess_format(input) {
-        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif)) => Ok(f),
-        Ok(other) => {
-            Err(Error::UnsupportedImage(format!("{other:?} images are not supported; send JPEG, PNG, WebP or GIF")))
-        }
-        Err(_) => {
-            Err(Error::UnsupportedImage("the data is not a recognized image; send JPEG, PNG, WebP or GIF".into()))
-        }
-    }
-}
-
-fn reader(input: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SOURCE_SIDE);
-    limits.max_image_height = Some(MAX_SOURCE_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    let mut reader = ImageReader::with_format(Cursor::new(input), format);
-    reader.limits(limits);
-    reader
-}
-
-fn check_source_size(width: u32, height: u32) -> Result<(), Error> {
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels == 0 {
-        return Err(Error::UnsupportedImage(format!("the image declares an empty size ({width}x{height})")));
-    }
-    if pixels > MAX_SOURCE_PIXELS {
-        return Err(Error::TooLarge(format!(
-            "the image is {width}x{height} ({pixels} pixels); the limit is {MAX_SOURCE_PIXELS} pixels"
-        )));
-    }
-    Ok(())
-}
-
-fn decode_error(e: ImageError) -> Error {
-    match e {
-        ImageError::Limits(l) => match l.kind() {
-            LimitErrorKind::DimensionError => {
-                Error::TooLarge(format!("the image is larger than {MAX_SOURCE_SIDE} pixels on a side"))
-            }
-            _ => {
-                Error::TooLarge(format!("decoding the image needs more than {} MiB", MAX_DECODE_ALLOC / (1024 * 1024)))
-            }
-        },
-        other => Error::UnsupportedImage(format!("the image cannot be decoded: {other}")),
-    }
-}
-
 fn encode(image: &DynamicImage, format: OutputFormat, quality: u8, background: [u8; 3]) -> Result<Vec<u8>, Error> {
-    let mut out = Cursor::new(Vec::new());
-    let result = match format {
+    let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
+    let mut out = Vec::new();
+    match format {
         OutputFormat::Jpeg => {
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-            flatten(image, background).write_with_encoder(encoder)
+            let rgb = flatten(image, background).into_rgb8();
+            let (w, h) = (rgb.width() as u16, rgb.height() as u16);
+            jpeg_encoder::Encoder::new(&mut out, quality)
+                .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| failed(&e))?;
         }
-        OutputFormat::Png => image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
+        OutputFormat::Png => {
+            image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)).map_err(|e| failed(&e))?;
+        }
         OutputFormat::WebP => {
             let encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
             let eight_bit = if image.color().has_alpha() {
@@ -219,11 +214,10 @@ fn encode(image: &DynamicImage, format: OutputFormat, quality: u8, background: [
             } else {
                 DynamicImage::ImageRgb8(image.to_rgb8())
             };
-            eight_bit.write_with_encoder(encoder)
+            eight_bit.write_with_encoder(encoder).map_err(|e| failed(&e))?;
         }
-    };
-    result.map_err(|e| Error::Encode(format!("encoding {} failed: {e}", format.mime())))?;
-    Ok(out.into_inner())
+    }
+    Ok(out)
 }
 
 /// JPEG has no alpha channel: composite transparent pixels onto `background`.
@@ -244,6 +238,8 @@ fn flatten(image: &DynamicImage, background: [u8; 3]) -> DynamicImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::metadata::Orientation;
+    use std::io::Cursor;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = image::RgbaImage::from_fn(width, height, |x, y| image::Rgba([x as u8, y as u8, 128, 200]));
@@ -450,5 +446,59 @@ mod tests {
         let low = transform(&src, &query("f=jpeg&q=10"), &caller(false)).unwrap();
         let high = transform(&src, &query("f=jpeg&q=95"), &caller(false)).unwrap();
         assert!(low.bytes.len() < high.bytes.len(), "{} >= {}", low.bytes.len(), high.bytes.len());
+    }
+
+    fn header(format: ImageFormat, width: u32, height: u32, progressive: bool, channels: u8) -> Header {
+        Header { format, width, height, orientation: Orientation::NoTransforms, progressive, channels }
+    }
+
+    #[test]
+    fn a_48_megapixel_baseline_jpeg_to_1024_wide_decodes_at_a_quarter() {
+        let plan = plan(&header(ImageFormat::Jpeg, 8000, 6000, false, 3), &query("width=1024")).unwrap();
+        assert_eq!(plan.denominator, 4, "1/8 would give 1000 px, under the 1024 asked for");
+        assert_eq!(plan.layout.resized, (1024, 768));
+        assert!(plan.working_bytes < 32 << 20, "{} bytes", plan.working_bytes);
+        let plan = plan_for(8000, 6000, "width=1000");
+        assert_eq!(plan.denominator, 8);
+    }
+
+    fn plan_for(w: u32, h: u32, q: &str) -> Plan {
+        plan(&header(ImageFormat::Jpeg, w, h, false, 3), &query(q)).unwrap()
+    }
+
+    #[test]
+    fn enlarging_or_other_formats_decode_at_full_size() {
+        assert_eq!(plan_for(400, 300, "w=800&fit=contain").denominator, 1);
+        let png = plan(&header(ImageFormat::Png, 4000, 3000, false, 4), &query("w=100")).unwrap();
+        assert_eq!(png.denominator, 1);
+    }
+
+    #[test]
+    fn orientation_and_rotation_map_the_needed_size_back_to_storage() {
+        // Stored 6000×8000 (portrait), output 1024 wide after a quarter turn: 8000 → 1024 needs 1/4.
+        let mut h = header(ImageFormat::Jpeg, 6000, 8000, false, 3);
+        assert_eq!(plan(&h, &query("width=1024&rotate=90")).unwrap().denominator, 4);
+        h.orientation = Orientation::Rotate90;
+        let p = plan(&h, &query("width=1024")).unwrap();
+        assert_eq!((p.denominator, p.layout.resized), (4, (1024, 768)));
+    }
+
+    #[test]
+    fn what_cannot_fit_is_refused_before_decoding_with_the_numbers() {
+        let err = plan(&header(ImageFormat::Jpeg, 8000, 6000, true, 3), &query("width=1024")).unwrap_err();
+        assert_eq!(err.status(), 413);
+        let message = err.to_string();
+        assert!(message.contains("progressive") && message.contains("48 MiB"), "{message}");
+        let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024")).unwrap_err();
+        assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");
+    }
+
+    #[test]
+    fn shrink_on_load_gives_the_exact_requested_size() {
+        let jpeg = encoded(halves(400, 300), ImageFormat::Jpeg);
+        let out = transform(&jpeg, &query("w=50"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height), (50, 38));
+        let out = transform(&jpeg, &query("w=120&h=120&fit=cover"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height), (120, 120));
     }
 }
