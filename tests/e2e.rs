@@ -43,6 +43,7 @@ const CASES: &[Case<Ctx>] = cases![
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_snipped_build_recovers_from_a_panic_too,
+    with_a_signing_key_only_signed_unexpired_urls_are_served,
 ];
 
 fn main() -> ExitCode {
@@ -419,5 +420,41 @@ fn a_progressive_jpeg_too_large_to_plan_is_413(ctx: &Ctx) -> Result<(), String> 
     let jpeg = fixtures::photo_jpeg(8000, 6000, true);
     let json = expect_error(&post(ctx, "/?width=1024", jpeg)?, 413, "too_large")?;
     ensure!(json.to_string().contains("progressive"), "{json}");
+    Ok(())
+}
+
+/// `path_and_query` with `exp` and a valid `sig` for `key` appended.
+fn sign(key: &str, path_and_query: &str, expires: u64) -> String {
+    use hmac::{KeyInit, Mac};
+    let separator = if path_and_query.contains('?') { '&' } else { '?' };
+    let message = format!("{path_and_query}{separator}exp={expires}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(message.as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{message}&sig={hex}")
+}
+
+fn with_a_signing_key_only_signed_unexpired_urls_are_served(ctx: &Ctx) -> Result<(), String> {
+    const KEY: &str = "a test key, never deployed";
+    let build = worker::build("build", &[])?;
+    let mut vars = WORKER_VARS.to_vec();
+    vars.push(("URL_SIGNING_KEY", KEY));
+    let signed_worker = Worker::start(&build, &vars)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let request = |path: &str| {
+        minreq::get(signed_worker.url(path)).with_timeout(REQUEST_TIMEOUT_SECS).send().map_err(|e| e.to_string())
+    };
+    let path = format!("/?url={}/photo.png&w=30", ctx.origin.base_url);
+    expect_image(&request(&sign(KEY, &path, now + 600))?, ImageFormat::Png, 30, 20)?;
+    let form = format!("/cdn-cgi/image/w=30,f=jpeg/{}/photo.png", ctx.origin.base_url);
+    expect_image(&request(&sign(KEY, &form, now + 600))?, ImageFormat::Jpeg, 30, 20)?;
+    for (case, url) in [
+        ("unsigned", path.clone()),
+        ("expired", sign(KEY, &path, now - 10)),
+        ("tampered", sign(KEY, &path, now + 600).replace("w=30", "w=31")),
+        ("wrong key", sign("another key", &path, now + 600)),
+    ] {
+        expect_error(&request(&url)?, 403, "bad_signature").map_err(|e| format!("{case}: {e}"))?;
+    }
     Ok(())
 }

@@ -19,6 +19,8 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     /// `CACHE_CONTROL`: sent with every image.
     pub cache_control: String,
+    /// `URL_SIGNING_KEY` (a secret): when set, only signed URLs are served.
+    pub signing_key: Option<String>,
 }
 
 impl Config {
@@ -34,6 +36,7 @@ impl Config {
             allowed: Allowlist::parse(&var("ALLOWED_ORIGINS").unwrap_or_default())?,
             origin_timeout_ms: timeout,
             cache_control: var("CACHE_CONTROL").unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_owned()),
+            signing_key: var("URL_SIGNING_KEY").filter(|key| !key.is_empty()),
         })
     }
 }

@@ -17,6 +17,8 @@ pub enum Error {
         /// What was wrong and what is accepted instead.
         reason: String,
     },
+    /// A signed URL is required and this one is missing, malformed, wrong or expired (403).
+    Unauthorized(String),
     /// The source is not on the allowlist (403).
     Forbidden(String),
     /// The worker's own configuration is invalid (503; names the variable).
@@ -46,7 +48,7 @@ impl Error {
         match self {
             Error::BadParameter { .. } => 400,
             Error::NotFound(_) => 404,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::Unauthorized(_) => 403,
             Error::Misconfigured(_) => 503,
             Error::MethodNotAllowed(_) => 405,
             Error::TooLarge(_) => 413,
@@ -62,6 +64,7 @@ impl Error {
             Error::BadParameter { .. } => "bad_parameter",
             Error::NotFound(_) => "not_found",
             Error::Forbidden(_) => "origin_not_allowed",
+            Error::Unauthorized(_) => "bad_signature",
             Error::Misconfigured(_) => "misconfigured",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::TooLarge(_) => "too_large",
@@ -92,6 +95,7 @@ impl fmt::Display for Error {
             | Error::Origin(msg)
             | Error::Encode(msg)
             | Error::Forbidden(msg)
+            | Error::Unauthorized(msg)
             | Error::Misconfigured(msg) => f.write_str(msg),
         }
     }
@@ -133,6 +137,7 @@ mod tests {
             Error::MethodNotAllowed("PUT".into()),
             Error::NotFound("/x".into()),
             Error::Forbidden("no".into()),
+            Error::Unauthorized("no".into()),
             Error::Misconfigured("ALLOWED_ORIGINS".into()),
             Error::TooLarge("big".into()),
             Error::UnsupportedImage("bmp".into()),

@@ -15,6 +15,7 @@ pub mod geometry;
 pub mod limits;
 pub mod options;
 pub mod resize;
+pub mod signing;
 pub mod transform;
 
 #[cfg(target_arch = "wasm32")]

@@ -11,13 +11,15 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use worker::{
     AbortController, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    Response, Url, event, js_sys::Date,
+    Response, Url, event,
+    js_sys::{self, Date, futures::JsFuture},
 };
 
 use crate::config::{Config, MAX_REDIRECTS, default_port};
 use crate::etag;
 use crate::limits::MAX_SOURCE_BYTES;
-use crate::options::FormatChoice;
+use crate::options::{FormatChoice, SIGNING_PARAMETERS};
+use crate::signing;
 use crate::{Caller, Error, Options, Output, transform};
 
 /// The path prefix of Cloudflare Image Resizing's URL form.
@@ -26,14 +28,49 @@ const PATH_FORM: &str = "/cdn-cgi/image/";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let head = req.method() == Method::Head;
-    let config = match Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())) {
+    let binding =
+        |name: &str| env.secret(name).ok().map(|v| v.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()));
+    let config = match Config::from_vars(binding) {
         Ok(config) => config,
         Err(message) => return error_response(&Error::Misconfigured(message)),
     };
+    if let Some(key) = &config.signing_key {
+        if let Err(error) = verify_signature(&req, key).await {
+            return error_response(&error);
+        }
+    }
     match handle(req, &config).await {
         Ok(answer) => answer_response(answer, head, &config),
         Err(error) => error_response(&error),
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export async function hmacSha256Verify(key, message, mac) {
+  const encoder = new TextEncoder();
+  const cryptoKey = await crypto.subtle.importKey(
+    'raw', encoder.encode(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  return crypto.subtle.verify('HMAC', cryptoKey, mac, encoder.encode(message));
+}
+")]
+extern "C" {
+    /// Web Crypto's HMAC-SHA256 verification (constant-time comparison).
+    #[wasm_bindgen(js_name = hmacSha256Verify)]
+    fn hmac_sha256_verify(key: &str, message: &str, mac: &[u8]) -> js_sys::Promise;
+}
+
+/// Checks the request's `sig` and `exp` against `key`.
+async fn verify_signature(req: &Request, key: &str) -> Result<(), Error> {
+    let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
+    let signature = signing::parse(url.path(), url.query())?;
+    signing::check_expiry(&signature, (Date::now() / 1000.0) as u64)?;
+    let verified = JsFuture::from(hmac_sha256_verify(key, &signature.message, &signature.mac))
+        .await
+        .map_err(|_| Error::Unauthorized("the signature could not be checked".into()))?;
+    if verified.as_bool() != Some(true) {
+        return Err(Error::Unauthorized("the signature does not match this URL".into()));
+    }
+    Ok(())
 }
 
 /// A successful answer.
@@ -114,6 +151,17 @@ fn parse_request(url: &Url) -> Result<Options, Error> {
     let source = match source.split_once(":/") {
         Some((scheme, rest)) if !rest.starts_with('/') => format!("{scheme}://{rest}"),
         _ => source.to_owned(),
+    };
+    // `exp` and `sig` sign this request; they are not the source's.
+    let source = match source.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|item| !SIGNING_PARAMETERS.iter().any(|p| item.split('=').next() == Some(p)))
+                .collect();
+            if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
+        }
+        None => source,
     };
     if !(source.starts_with("http://") || source.starts_with("https://")) {
         return Err(Error::bad_parameter("url", format!("`{source}`: the source must be an absolute http(s) URL")));
