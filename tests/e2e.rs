@@ -38,6 +38,7 @@ const CASES: &[Case<Ctx>] = cases![
     a_slow_origin_times_out_with_502,
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
+    a_repeated_get_is_served_from_the_cache_and_errors_are_not,
     a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory,
     a_progressive_jpeg_too_large_to_plan_is_413,
     an_error_before_reading_the_body_keeps_the_next_request_working,
@@ -455,6 +456,39 @@ fn with_a_signing_key_only_signed_unexpired_urls_are_served(ctx: &Ctx) -> Result
         ("wrong key", sign("another key", &path, now + 600)),
     ] {
         expect_error(&request(&url)?, 403, "bad_signature").map_err(|e| format!("{case}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn a_repeated_get_is_served_from_the_cache_and_errors_are_not(ctx: &Ctx) -> Result<(), String> {
+    let path = format!("/?url={}/photo.png&w=77&fit=cover&h=50", ctx.origin.base_url);
+    let first = get(ctx, &path)?;
+    expect_image(&first, ImageFormat::Png, 77, 50)?;
+    ensure!(first.header("server-timing").is_some_and(|t| t.contains("decode;dur=")), "the first answer is computed");
+    // The cache write happens after the answer; give it a moment.
+    let mut second = get(ctx, &path)?;
+    for _ in 0..20 {
+        if second.header("server-timing").is_some_and(|t| t.contains("cache;desc=\"hit\"")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        second = get(ctx, &path)?;
+    }
+    let timing = second.header("server-timing").unwrap_or("");
+    ensure!(timing.contains("cache;desc=\"hit\""), "not served from the cache: `{timing}`");
+    ensure!(second.as_bytes() == first.as_bytes(), "the cached image differs");
+    ensure!(second.header("etag") == first.header("etag"), "the cached etag differs");
+    let revalidated = minreq::get(ctx.worker.url(&path))
+        .with_header("if-none-match", first.header("etag").unwrap_or_default())
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    ensure!(revalidated.status_code == 304, "If-None-Match on a cached answer gave {}", revalidated.status_code);
+    let missing = format!("/?url={}/missing.png&w=77", ctx.origin.base_url);
+    for _ in 0..2 {
+        let res = get(ctx, &missing)?;
+        expect_error(&res, 502, "origin_failed")?;
+        ensure!(res.header("server-timing").is_none(), "an error came from the cache");
     }
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use worker::{
-    AbortController, AbortSignal, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-    Response, Url, event,
+    AbortController, AbortSignal, Cache, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect, Response, Url, event,
     js_sys::{self, Date, futures::JsFuture},
 };
 
@@ -26,7 +26,7 @@ use crate::{Caller, Error, Options, Output, transform};
 const PATH_FORM: &str = "/cdn-cgi/image/";
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let head = req.method() == Method::Head;
     let binding =
         |name: &str| env.secret(name).ok().map(|v| v.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()));
@@ -39,10 +39,67 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
             return error_response(&error);
         }
     }
+    let cache_key = cache_key(&req);
+    if let Some(key) = &cache_key {
+        if let Some(hit) = cached(key, &req, head).await {
+            return Ok(hit);
+        }
+    }
     match handle(req, &config).await {
-        Ok(answer) => answer_response(answer, head, &config),
+        Ok(answer) => {
+            let mut response = answer_response(answer, head, &config)?;
+            if let Some(key) = cache_key.filter(|_| !head && response.status_code() == 200) {
+                let copy = response.cloned()?;
+                ctx.wait_until(async move {
+                    // A failed cache write only costs a later miss.
+                    let _ = Cache::default().put(key, copy).await;
+                });
+            }
+            Ok(response)
+        }
         Err(error) => error_response(&error),
     }
+}
+
+/// The Cache API key of a GET: the canonical options, the source URL and,
+/// for `format=auto`, whether WebP is accepted. Errors are never stored.
+fn cache_key(req: &Request) -> Option<String> {
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        return None;
+    }
+    let options = parse_request(&req.url().ok()?).ok()?;
+    let source = options.url.as_deref()?;
+    let webp = options.format == Some(FormatChoice::Auto) && accepts_webp(req);
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    Some(format!(
+        "https://cache.edge-fn.invalid/{}?src={}&webp={}",
+        encode(&options.canonical()),
+        encode(source),
+        u8::from(webp)
+    ))
+}
+
+/// A cached answer for `key`, honouring `If-None-Match`, marked as a hit in `Server-Timing`.
+async fn cached(key: &str, req: &Request, head: bool) -> Option<Response> {
+    let mut hit = Cache::default().get(key, false).await.ok()??;
+    let headers = Headers::new();
+    for (name, value) in hit.headers().entries() {
+        headers.set(&name, &value).ok()?;
+    }
+    let etag = headers.get("etag").ok()??;
+    let if_none_match = req.headers().get("if-none-match").ok().flatten();
+    if if_none_match.is_some_and(|header| etag::none_match(&header, &etag)) {
+        headers.delete("content-type").ok()?;
+        headers.delete("server-timing").ok()?;
+        return Some(Response::empty().ok()?.with_status(304).with_headers(headers));
+    }
+    headers.set("server-timing", "cache;desc=\"hit\"").ok()?;
+    let body = if head { Vec::new() } else { hit.bytes().await.ok()? };
+    Some(Response::from_bytes(body).ok()?.with_headers(headers))
+}
+
+fn accepts_webp(req: &Request) -> bool {
+    req.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("image/webp"))
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
@@ -99,7 +156,7 @@ async fn handle(mut req: Request, config: &Config) -> Result<Answer, Error> {
     #[cfg(feature = "diagnostics")]
     diagnostics::route(url.path());
     let options = parse_request(&url)?;
-    let accepts_webp = req.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("image/webp"));
+    let accepts_webp = accepts_webp(&req);
     let if_none_match = req.headers().get("if-none-match").ok().flatten();
     let varies = options.format == Some(FormatChoice::Auto);
     let fetch_start = Date::now();
