@@ -39,6 +39,7 @@ const CASES: &[Case<Ctx>] = cases![
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
     a_repeated_get_is_served_from_the_cache_and_errors_are_not,
+    the_hostile_corpus_gets_4xx_json_and_the_worker_survives,
     a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory,
     a_progressive_jpeg_too_large_to_plan_is_413,
     an_error_before_reading_the_body_keeps_the_next_request_working,
@@ -491,4 +492,31 @@ fn a_repeated_get_is_served_from_the_cache_and_errors_are_not(ctx: &Ctx) -> Resu
         ensure!(res.header("server-timing").is_none(), "an error came from the cache");
     }
     Ok(())
+}
+
+fn the_hostile_corpus_gets_4xx_json_and_the_worker_survives(ctx: &Ctx) -> Result<(), String> {
+    let corpus = fixtures::hostile_corpus();
+    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    for (name, bytes) in &corpus {
+        let res = minreq::post(ctx.worker.url("/?width=32&format=png"))
+            .with_header("content-type", "image/png")
+            .with_body(bytes.clone())
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| format!("{name}: {e}"))?;
+        *by_status.entry(res.status_code).or_default() += 1;
+        if res.status_code == 200 {
+            // A flipped bit in pixel data can leave a valid image.
+            image::load_from_memory(res.as_bytes()).map_err(|e| format!("{name}: 200 but not an image: {e}"))?;
+            continue;
+        }
+        ensure!((400..500).contains(&res.status_code), "{name}: status {}", res.status_code);
+        let body = String::from_utf8_lossy(res.as_bytes());
+        let json: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("{name}: not JSON ({e}): {body}"))?;
+        ensure!(json["error"]["code"].is_string(), "{name}: {body}");
+    }
+    println!("    hostile corpus: {} inputs, answers by status {by_status:?}", corpus.len());
+    let res = post(ctx, "/?width=20", fixtures::encode(&fixtures::gradient(40, 20), ImageFormat::Png))?;
+    expect_image(&res, ImageFormat::Png, 20, 10).map_err(|e| format!("after the corpus: {e}"))
 }

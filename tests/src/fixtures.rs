@@ -39,3 +39,75 @@ pub fn photo_jpeg(width: u32, height: u32, progressive: bool) -> Vec<u8> {
     encoder.encode(&rgb, width as u16, height as u16, jpeg_encoder::ColorType::Rgb).expect("encoding a fixture");
     out
 }
+
+/// A deterministic hostile corpus built from small valid images of every
+/// input format: truncations, bit flips, and headers declaring huge sizes
+/// (decompression bombs). Each entry is (description, bytes).
+pub fn hostile_corpus() -> Vec<(String, Vec<u8>)> {
+    let img = gradient(64, 48);
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("png", encode(&img, ImageFormat::Png)),
+        ("jpeg", encode(&img, ImageFormat::Jpeg)),
+        ("progressive jpeg", photo_jpeg(64, 48, true)),
+        ("gif", encode(&img, ImageFormat::Gif)),
+        ("webp", encode(&img, ImageFormat::WebP)),
+    ];
+    let mut corpus = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (name, bytes) in &seeds {
+        for cut in [1, 2, 8, 16, 33, bytes.len() / 4, bytes.len() / 2, bytes.len() - 1] {
+            corpus.push((format!("{name} truncated to {cut} bytes"), bytes[..cut.min(bytes.len())].to_vec()));
+        }
+        for round in 0..12 {
+            let mut flipped = bytes.clone();
+            for _ in 0..=round % 4 {
+                let at = (next() % bytes.len() as u64) as usize;
+                flipped[at] ^= 1 << (next() % 8);
+            }
+            corpus.push((format!("{name} with bits flipped (round {round})"), flipped));
+        }
+    }
+    corpus.push(("png declaring 50000x50000".into(), png_header(50_000, 50_000)));
+    corpus.push(("jpeg declaring 65535x65535".into(), jpeg_with_size(&seeds[1].1, 65_535, 65_535)));
+    corpus.push(("jpeg declaring 0x0".into(), jpeg_with_size(&seeds[1].1, 0, 0)));
+    corpus.push(("gif declaring 65535x65535".into(), gif_with_size(&seeds[3].1, 65_535, 65_535)));
+    corpus.push(("empty body".into(), Vec::new()));
+    corpus.push(("text with an image content type".into(), b"<html>not an image</html>".to_vec()));
+    corpus.push(("bmp".into(), encode(&img, ImageFormat::Bmp)));
+    corpus.push(("tiff magic".into(), b"II*\0\x08\0\0\0\0\0".to_vec()));
+    corpus.push(("avif-like ftyp box".into(), b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec()));
+    corpus
+}
+
+/// A PNG signature and IHDR declaring `width`×`height`, and no pixel data.
+pub fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    drop(encoder.write_header().expect("writing a PNG header"));
+    out
+}
+
+/// `jpeg` with its SOF0 frame header rewritten to declare `width`×`height`.
+fn jpeg_with_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    if let Some(at) = out.windows(2).position(|w| w == [0xFF, 0xC0]) {
+        out[at + 5..at + 7].copy_from_slice(&height.to_be_bytes());
+        out[at + 7..at + 9].copy_from_slice(&width.to_be_bytes());
+    }
+    out
+}
+
+/// `gif` with its logical screen rewritten to `width`×`height`.
+fn gif_with_size(gif: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = gif.to_vec();
+    out[6..8].copy_from_slice(&width.to_le_bytes());
+    out[8..10].copy_from_slice(&height.to_le_bytes());
+    out
+}
