@@ -39,6 +39,7 @@ const CASES: &[Case<Ctx>] = cases![
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
     a_repeated_get_is_served_from_the_cache_and_errors_are_not,
+    resized_output_matches_a_host_reference_by_psnr,
     the_hostile_corpus_gets_4xx_json_and_the_worker_survives,
     a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory,
     a_progressive_jpeg_too_large_to_plan_is_413,
@@ -519,4 +520,19 @@ fn the_hostile_corpus_gets_4xx_json_and_the_worker_survives(ctx: &Ctx) -> Result
     println!("    hostile corpus: {} inputs, answers by status {by_status:?}", corpus.len());
     let res = post(ctx, "/?width=20", fixtures::encode(&fixtures::gradient(40, 20), ImageFormat::Png))?;
     expect_image(&res, ImageFormat::Png, 20, 10).map_err(|e| format!("after the corpus: {e}"))
+}
+
+fn resized_output_matches_a_host_reference_by_psnr(ctx: &Ctx) -> Result<(), String> {
+    let source = fixtures::detailed(600, 400);
+    let reference = fixtures::reference_resize(&source, 240, 160);
+    let png = fixtures::encode(&source, ImageFormat::Png);
+    for (format, min_db) in [("png", 40.0), ("webp", 40.0), ("jpeg", 30.0)] {
+        let res = post(ctx, &format!("/?width=240&format={format}&q=85"), png.clone())?;
+        ensure!(res.status_code == 200, "{format}: status {}", res.status_code);
+        let out = image::load_from_memory(res.as_bytes()).map_err(|e| format!("{format}: {e}"))?.to_rgba8();
+        let db = fixtures::psnr(&out, &reference);
+        println!("    {format}: PSNR {db:.1} dB against the host reference (minimum {min_db})");
+        ensure!(db >= min_db, "{format}: PSNR {db:.1} dB < {min_db}");
+    }
+    Ok(())
 }

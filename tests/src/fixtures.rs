@@ -111,3 +111,39 @@ fn gif_with_size(gif: &[u8], width: u16, height: u16) -> Vec<u8> {
     out[8..10].copy_from_slice(&height.to_le_bytes());
     out
 }
+
+/// Peak signal-to-noise ratio between two equally sized RGBA images, over
+/// the colour channels, in dB (infinite when identical).
+pub fn psnr(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "PSNR needs equal sizes");
+    let (mut sum, mut n) = (0f64, 0f64);
+    for (p, q) in a.pixels().zip(b.pixels()) {
+        for c in 0..3 {
+            let d = f64::from(p[c]) - f64::from(q[c]);
+            sum += d * d;
+            n += 1.0;
+        }
+    }
+    if sum == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / (sum / n)).log10() }
+}
+
+/// `image` resized to `width`×`height` on the host with the worker's kernel
+/// (fast_image_resize, Catmull-Rom, premultiplied alpha).
+pub fn reference_resize(image: &DynamicImage, width: u32, height: u32) -> image::RgbaImage {
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
+    let rgba = image.to_rgba8();
+    let src = Image::from_vec_u8(rgba.width(), rgba.height(), rgba.into_raw(), PixelType::U8x4).unwrap();
+    let mut dst = Image::new(width, height, PixelType::U8x4);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    Resizer::new().resize(&src, &mut dst, &options).unwrap();
+    image::RgbaImage::from_raw(width, height, dst.into_vec()).unwrap()
+}
+
+/// A photo-like RGB image with fine detail (for quality comparisons).
+pub fn detailed(width: u32, height: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
+        let wave = ((x as f64 / 7.0).sin() * (y as f64 / 5.0).cos() * 60.0) as i32;
+        let base = [(x * 255 / width) as i32, (y * 255 / height) as i32, 128];
+        image::Rgb(base.map(|c| (c + wave).clamp(0, 255) as u8))
+    }))
+}
