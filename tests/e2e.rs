@@ -14,6 +14,9 @@ use image::ImageFormat;
 /// Only the loopback origin is allowed; a short timeout keeps the slow-origin case quick.
 const WORKER_VARS: [(&str, &str); 2] = [("ALLOWED_ORIGINS", "http://127.0.0.1:*"), ("ORIGIN_TIMEOUT_MS", "1500")];
 
+/// One byte over the worker's 20 MiB source limit.
+const OVER_LIMIT: usize = 20 * 1024 * 1024 + 1;
+
 struct Ctx {
     worker: Worker,
     origin: Origin,
@@ -36,6 +39,7 @@ const CASES: &[Case<Ctx>] = cases![
     redirects_are_followed_and_rechecked,
     a_disallowed_origin_is_403,
     a_slow_origin_times_out_with_502,
+    origin_errors_and_oversized_sources_are_502_and_413,
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
     a_repeated_get_is_served_from_the_cache_and_errors_are_not,
@@ -79,6 +83,8 @@ fn setup() -> Result<Ctx, String> {
         // Same server, but `localhost` is not on the allowlist.
         ("/away.png".to_owned(), Route::redirect("http://localhost:{port}/photo.png")),
         ("/slow.png".to_owned(), Route::ok("image/png", photo).after(Duration::from_secs(6))),
+        ("/broken.png".to_owned(), Route { status: 500, ..Route::ok("text/plain", b"boom".to_vec()) }),
+        ("/huge.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT])),
     ]))?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
     Ok(Ctx { worker, origin })
@@ -535,4 +541,36 @@ fn resized_output_matches_a_host_reference_by_psnr(ctx: &Ctx) -> Result<(), Stri
         ensure!(db >= min_db, "{format}: PSNR {db:.1} dB < {min_db}");
     }
     Ok(())
+}
+
+fn origin_errors_and_oversized_sources_are_502_and_413(ctx: &Ctx) -> Result<(), String> {
+    let base = &ctx.origin.base_url;
+    let broken = expect_error(&fetch_via_worker(ctx, &format!("{base}/broken.png"))?, 502, "origin_failed")?;
+    ensure!(broken.to_string().contains("HTTP 500"), "{broken}");
+    let huge = expect_error(&fetch_via_worker(ctx, &format!("{base}/huge.png"))?, 413, "too_large")?;
+    ensure!(huge.to_string().contains("20971520"), "the limit is named: {huge}");
+    // The worker refuses an oversized body from its Content-Length, without
+    // reading it (local workerd forwards the request once the body is in).
+    let answer = answer_to_large_post(ctx, OVER_LIMIT)?;
+    ensure!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    ensure!(answer.contains("\"too_large\"") && answer.contains("request body"), "{answer}");
+    Ok(())
+}
+
+/// POSTs `length` bytes, then reads the answer even if the server closes the
+/// connection right after answering (clients that write before reading,
+/// like minreq, may see that as a reset instead).
+fn answer_to_large_post(ctx: &Ctx, length: usize) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let address = ctx.worker.base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS))).map_err(|e| e.to_string())?;
+    let head =
+        format!("POST /?w=10 HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    // The server may stop reading once it has answered; what matters is the answer.
+    let _ = stream.write_all(&vec![0xFF; length]);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
