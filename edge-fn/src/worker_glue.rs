@@ -34,18 +34,28 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         Ok(config) => config,
         Err(message) => return error_response(&Error::Misconfigured(message)),
     };
+    let url = match req.url() {
+        Ok(url) => url,
+        Err(e) => return error_response(&Error::bad_parameter("url", e.to_string())),
+    };
     if let Some(key) = &config.signing_key {
-        if let Err(error) = verify_signature(&req, key).await {
+        if let Err(error) = verify_signature(&url, key).await {
             return error_response(&error);
         }
     }
-    let cache_key = cache_key(&req);
+    #[cfg(feature = "diagnostics")]
+    diagnostics::route(url.path());
+    let options = match parse_request(&url) {
+        Ok(options) => options,
+        Err(error) => return error_response(&error),
+    };
+    let cache_key = cache_key(&req, &options);
     if let Some(key) = &cache_key {
         if let Some(hit) = cached(key, &req, head).await {
             return Ok(hit);
         }
     }
-    match handle(req, &config).await {
+    match handle(req, &options, &config).await {
         Ok(answer) => {
             let mut response = answer_response(answer, head, &config)?;
             if let Some(key) = cache_key.filter(|_| !head && response.status_code() == 200) {
@@ -63,11 +73,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 /// The Cache API key of a GET: the canonical options, the source URL and,
 /// for `format=auto`, whether WebP is accepted. Errors are never stored.
-fn cache_key(req: &Request) -> Option<String> {
+fn cache_key(req: &Request, options: &Options) -> Option<String> {
     if !matches!(req.method(), Method::Get | Method::Head) {
         return None;
     }
-    let options = parse_request(&req.url().ok()?).ok()?;
     let source = options.url.as_deref()?;
     let webp = options.format == Some(FormatChoice::Auto) && accepts_webp(req);
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -117,8 +126,7 @@ extern "C" {
 }
 
 /// Checks the request's `sig` and `exp` against `key`.
-async fn verify_signature(req: &Request, key: &str) -> Result<(), Error> {
-    let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
+async fn verify_signature(url: &Url, key: &str) -> Result<(), Error> {
     let signature = signing::parse(url.path(), url.query())?;
     signing::check_expiry(&signature, (Date::now() / 1000.0) as u64)?;
     let verified = JsFuture::from(hmac_sha256_verify(key, &signature.message, &signature.mac))
@@ -151,11 +159,7 @@ struct Fetched {
     tagged: Option<(String, String)>,
 }
 
-async fn handle(mut req: Request, config: &Config) -> Result<Answer, Error> {
-    let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
-    #[cfg(feature = "diagnostics")]
-    diagnostics::route(url.path());
-    let options = parse_request(&url)?;
+async fn handle(mut req: Request, options: &Options, config: &Config) -> Result<Answer, Error> {
     let accepts_webp = accepts_webp(&req);
     let if_none_match = req.headers().get("if-none-match").ok().flatten();
     let varies = options.format == Some(FormatChoice::Auto);
