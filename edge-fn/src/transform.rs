@@ -483,4 +483,77 @@ mod tests {
         let out = transform(&jpeg, &query("w=120&h=120&fit=cover"), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (120, 120));
     }
+
+    /// A PNG with the given colour type and bit depth (the `png` encoder
+    /// cannot write Adam7-interlaced images).
+    fn png_variant(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth) -> Vec<u8> {
+        let channels = match color {
+            png::ColorType::Grayscale | png::ColorType::Indexed => 1,
+            png::ColorType::GrayscaleAlpha => 2,
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+        };
+        let bytes_per_sample = if depth == png::BitDepth::Sixteen { 2 } else { 1 };
+        let data: Vec<u8> = (0..w * h * channels * bytes_per_sample).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if color == png::ColorType::Indexed {
+            encoder.set_palette((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect::<Vec<_>>());
+        }
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&data).unwrap();
+        drop(writer);
+        out
+    }
+
+    #[test]
+    fn png_bit_depths_and_colour_types_decode_and_resize() {
+        use png::{BitDepth, ColorType};
+        for (color, depth) in [
+            (ColorType::Rgba, BitDepth::Sixteen),
+            (ColorType::Rgb, BitDepth::Sixteen),
+            (ColorType::Indexed, BitDepth::Eight),
+            (ColorType::Grayscale, BitDepth::Eight),
+            (ColorType::GrayscaleAlpha, BitDepth::Eight),
+            (ColorType::Grayscale, BitDepth::Sixteen),
+        ] {
+            let src = png_variant(40, 30, color, depth);
+            let out = transform(&src, &query("w=20&f=png"), &caller(false))
+                .unwrap_or_else(|e| panic!("{color:?} {depth:?}: {e}"));
+            assert_eq!((out.width, out.height), (20, 15), "{color:?} {depth:?}");
+        }
+    }
+
+    #[test]
+    fn progressive_and_greyscale_jpegs_decode() {
+        let rgb: Vec<u8> = (0..64 * 48 * 3).map(|i| (i % 256) as u8).collect();
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 85);
+        encoder.set_progressive(true);
+        encoder.encode(&rgb, 64, 48, jpeg_encoder::ColorType::Rgb).unwrap();
+        let out = transform(&progressive, &query("w=16"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height, out.format), (16, 12, OutputFormat::Jpeg));
+
+        let grey: Vec<u8> = (0..64 * 48).map(|i| (i % 256) as u8).collect();
+        let mut luma = Vec::new();
+        jpeg_encoder::Encoder::new(&mut luma, 85).encode(&grey, 64, 48, jpeg_encoder::ColorType::Luma).unwrap();
+        let out = transform(&luma, &query("w=32&f=png"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height), (32, 24));
+    }
+
+    #[test]
+    fn an_animated_gif_gives_its_first_frame() {
+        let mut gif = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+            let frame = |v: u8| image::Frame::new(image::RgbaImage::from_pixel(16, 8, image::Rgba([v, v, v, 255])));
+            encoder.encode_frames([frame(250), frame(10)]).unwrap();
+        }
+        let out = transform(&gif, &query("w=8&f=png"), &caller(false)).unwrap();
+        let px = decode(&out);
+        assert_eq!(px.dimensions(), (8, 4));
+        assert!(px.get_pixel(4, 2)[0] > 200, "the first (bright) frame: {:?}", px.get_pixel(4, 2));
+    }
 }
