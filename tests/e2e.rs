@@ -2,6 +2,7 @@
 //! workerd through the project's pinned wrangler, exercised over HTTP.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ const WORKER_VARS: [(&str, &str); 2] = [("ALLOWED_ORIGINS", "http://127.0.0.1:*"
 const OVER_LIMIT: usize = 20 * 1024 * 1024 + 1;
 
 struct Ctx {
+    /// The build every case runs (diagnostics routes compiled in).
+    build: PathBuf,
     worker: Worker,
     origin: Origin,
 }
@@ -87,7 +90,7 @@ fn setup() -> Result<Ctx, String> {
         ("/huge.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT])),
     ]))?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
-    Ok(Ctx { worker, origin })
+    Ok(Ctx { build, worker, origin })
 }
 
 fn post(ctx: &Ctx, query: &str, body: Vec<u8>) -> Result<minreq::Response, String> {
@@ -445,10 +448,9 @@ fn sign(key: &str, path_and_query: &str, expires: u64) -> String {
 
 fn with_a_signing_key_only_signed_unexpired_urls_are_served(ctx: &Ctx) -> Result<(), String> {
     const KEY: &str = "a test key, never deployed";
-    let build = worker::build("build", &[])?;
     let mut vars = WORKER_VARS.to_vec();
     vars.push(("URL_SIGNING_KEY", KEY));
-    let signed_worker = Worker::start(&build, &vars)?;
+    let signed_worker = Worker::start(&ctx.build, &vars)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let request = |path: &str| {
         minreq::get(signed_worker.url(path)).with_timeout(REQUEST_TIMEOUT_SECS).send().map_err(|e| e.to_string())

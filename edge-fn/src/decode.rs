@@ -112,9 +112,8 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
 /// Decodes the pixels, JPEG at 1/`denominator` scale.
 pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<DynamicImage, Error> {
     if header.format != ImageFormat::Jpeg {
-        let mut decoder = reader(input, header.format).into_decoder().map_err(image_error)?;
-        // Frames after the first (animated GIF, WebP) are ignored.
-        let _ = decoder.orientation();
+        // Decodes the first frame of an animated GIF or WebP.
+        let decoder = reader(input, header.format).into_decoder().map_err(image_error)?;
         return DynamicImage::from_decoder(decoder).map_err(image_error);
     }
     let mut decoder = jpeg_decoder::Decoder::new(input);

@@ -60,19 +60,23 @@ impl Report {
         Some((self.stages[i].raw as f64 / previous - 1.0) * 100.0)
     }
 
+    /// The change column: `+1.5%`, or `-` for the first stage.
+    fn change_label(&self, i: usize) -> String {
+        self.change(i).map_or("-".to_owned(), |c| format!("{c:+.1}%"))
+    }
+
     /// The aligned table printed at the end of a build.
     pub fn table(&self) -> String {
         let mut out =
             format!("\n  {:<10} {:>11} {:>11} {:>8} {:>8}\n", "stage", "raw bytes", "gzip bytes", "change", "time");
         for (i, row) in self.stages.iter().enumerate() {
-            let change = self.change(i).map_or("-".to_owned(), |c| format!("{c:+.1}%"));
             let _ = writeln!(
                 out,
                 "  {:<10} {:>11} {:>11} {:>8} {:>7.2}s",
                 row.stage,
                 row.raw,
                 row.gzip,
-                change,
+                self.change_label(i),
                 row.time.as_secs_f64()
             );
         }
@@ -131,13 +135,13 @@ impl Report {
         let mut out = format!("### Worker build ({} profile)\n\n", self.profile);
         out.push_str("| stage | raw bytes | gzip bytes | change | time |\n|---|--:|--:|--:|--:|\n");
         for (i, row) in self.stages.iter().enumerate() {
-            let change = self.change(i).map_or("-".to_owned(), |c| format!("{c:+.1}%"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {change} | {:.2}s |",
+                "| {} | {} | {} | {} | {:.2}s |",
                 row.stage,
                 row.raw,
                 row.gzip,
+                self.change_label(i),
                 row.time.as_secs_f64()
             );
         }

@@ -94,6 +94,16 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Another test thread that forks while the file was open for writing
+        // keeps it "busy" (ETXTBSY) until its child execs: wait for that.
+        for _ in 0..100 {
+            match std::process::Command::new(&path).arg("--probe").output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
         path
     }
 

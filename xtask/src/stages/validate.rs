@@ -200,35 +200,31 @@ mod tests {
         assert!(format!("{err:#}").contains("not valid WebAssembly"), "{err:#}");
     }
 
-    #[test]
-    fn rejects_shared_memory() {
+    /// A module with one memory of exactly one page.
+    fn one_page_module(shared: bool) -> wasm_encoder::Module {
         let mut m = wasm_encoder::Module::new();
         let mut memories = wasm_encoder::MemorySection::new();
         memories.memory(wasm_encoder::MemoryType {
             minimum: 1,
             maximum: Some(1),
             memory64: false,
-            shared: true,
+            shared,
             page_size_log2: None,
         });
         m.section(&memories);
+        m
+    }
+
+    #[test]
+    fn rejects_shared_memory() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(run(&m.finish(), &Contract::default(), dir.path()).is_err());
+        assert!(run(&one_page_module(true).finish(), &Contract::default(), dir.path()).is_err());
     }
 
     #[test]
     fn a_module_v8_refuses_to_instantiate_fails_the_smoke_test() {
         // Valid, but its data segment lies outside its one-page memory.
-        let mut m = wasm_encoder::Module::new();
-        let mut memories = wasm_encoder::MemorySection::new();
-        memories.memory(wasm_encoder::MemoryType {
-            minimum: 1,
-            maximum: Some(1),
-            memory64: false,
-            shared: false,
-            page_size_log2: None,
-        });
-        m.section(&memories);
+        let mut m = one_page_module(false);
         let mut data = wasm_encoder::DataSection::new();
         data.active(0, &wasm_encoder::ConstExpr::i32_const(70_000), [1u8]);
         m.section(&data);
