@@ -43,6 +43,10 @@ const CASES: &[Case<Ctx>] = cases![
     a_disallowed_origin_is_403,
     a_slow_origin_times_out_with_502,
     origin_errors_and_oversized_sources_are_502_and_413,
+    an_origin_closing_mid_body_is_502,
+    every_input_variant_is_decoded,
+    crop_pad_gravity_and_background_place_the_pixels,
+    quality_and_metadata_options_are_applied,
     etags_identify_outputs_and_if_none_match_is_304,
     server_timing_reports_each_phase_and_memory,
     a_repeated_get_is_served_from_the_cache_and_errors_are_not,
@@ -88,6 +92,7 @@ fn setup() -> Result<Ctx, String> {
         ("/slow.png".to_owned(), Route::ok("image/png", photo).after(Duration::from_secs(6))),
         ("/broken.png".to_owned(), Route { status: 500, ..Route::ok("text/plain", b"boom".to_vec()) }),
         ("/huge.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT])),
+        ("/cut.jpg".to_owned(), Route::ok("image/jpeg", fixtures::photo_jpeg(640, 480, false)).cut_after(4096)),
     ]))?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
     Ok(Ctx { build, worker, origin })
@@ -407,15 +412,10 @@ fn server_timing_reports_each_phase_and_memory(ctx: &Ctx) -> Result<(), String> 
     Ok(())
 }
 
-/// The `wasm-memory` figure of a `Server-Timing` header, in bytes.
+/// The `wasm-memory` figure of a response's `Server-Timing` header, in bytes.
 fn wasm_memory(res: &minreq::Response) -> Result<u64, String> {
     let timing = res.header("server-timing").ok_or("no server-timing")?;
-    timing
-        .split("wasm-memory;desc=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .and_then(|v| v.parse().ok())
-        .ok_or(format!("no wasm-memory in `{timing}`"))
+    worker::wasm_memory(timing).ok_or(format!("no wasm-memory in `{timing}`"))
 }
 
 fn a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory(ctx: &Ctx) -> Result<(), String> {
@@ -553,7 +553,16 @@ fn origin_errors_and_oversized_sources_are_502_and_413(ctx: &Ctx) -> Result<(), 
     ensure!(huge.to_string().contains("20971520"), "the limit is named: {huge}");
     // The worker refuses an oversized body from its Content-Length, without
     // reading it (local workerd forwards the request once the body is in).
-    let answer = answer_to_large_post(ctx, OVER_LIMIT)?;
+    // Under CPU pressure wrangler's local proxy may lose the connection while
+    // it still streams the unread body, and answers 503 "Your worker restarted
+    // mid-request" itself (never for GET); the worker's answer is what counts.
+    let mut answer = answer_to_large_post(ctx, OVER_LIMIT)?;
+    for _ in 0..2 {
+        if !answer.contains("restarted mid-request") {
+            break;
+        }
+        answer = answer_to_large_post(ctx, OVER_LIMIT)?;
+    }
     ensure!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     ensure!(answer.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
     // The reset that follows an early close with unread request data can
@@ -580,4 +589,107 @@ fn answer_to_large_post(ctx: &Ctx, length: usize) -> Result<String, String> {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+fn an_origin_closing_mid_body_is_502(ctx: &Ctx) -> Result<(), String> {
+    let json =
+        expect_error(&fetch_via_worker(ctx, &format!("{}/cut.jpg", ctx.origin.base_url))?, 502, "origin_failed")?;
+    println!("    {}", json["error"]["message"]);
+    // The worker is still serving.
+    expect_image(&fetch_via_worker(ctx, &format!("{}/photo.png", ctx.origin.base_url))?, ImageFormat::Png, 30, 20)
+}
+
+fn every_input_variant_is_decoded(ctx: &Ctx) -> Result<(), String> {
+    use png::{BitDepth, ColorType};
+    let halves = fixtures::halves(64, 32);
+    let variants: Vec<(&str, Vec<u8>, (u32, u32))> = vec![
+        ("png rgba 16-bit", fixtures::png_variant(64, 32, ColorType::Rgba, BitDepth::Sixteen, false), (32, 16)),
+        ("png palette", fixtures::png_variant(64, 32, ColorType::Indexed, BitDepth::Eight, false), (32, 16)),
+        ("png grey", fixtures::png_variant(64, 32, ColorType::Grayscale, BitDepth::Eight, false), (32, 16)),
+        ("png grey+alpha", fixtures::png_variant(64, 32, ColorType::GrayscaleAlpha, BitDepth::Eight, false), (32, 16)),
+        ("png interlaced", fixtures::png_variant(64, 32, ColorType::Rgba, BitDepth::Eight, true), (32, 16)),
+        ("jpeg baseline", fixtures::encode(&halves, ImageFormat::Jpeg), (32, 16)),
+        ("jpeg progressive", fixtures::photo_jpeg(64, 32, true), (32, 16)),
+        // Orientation 6: shown turned a quarter clockwise, so portrait.
+        ("jpeg exif-rotated", fixtures::jpeg_with_orientation(&halves, 6), (32, 64)),
+        ("webp lossy", fixtures::lossy_webp(&halves, 80.0), (32, 16)),
+        ("webp lossless", fixtures::encode(&halves, ImageFormat::WebP), (32, 16)),
+        ("gif animated", fixtures::animated_gif(64, 32), (32, 16)),
+    ];
+    for (name, bytes, (width, height)) in variants {
+        let res = post(ctx, "/?w=32&f=png", bytes)?;
+        expect_image(&res, ImageFormat::Png, width, height).map_err(|e| format!("{name}: {e}"))?;
+        let px = image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
+        match name {
+            "jpeg baseline" | "webp lossy" | "webp lossless" => {
+                ensure!(px.get_pixel(3, 8)[0] < 40 && px.get_pixel(28, 8)[0] > 215, "{name}: halves not kept");
+            }
+            // After the quarter turn the dark (left) half is on top.
+            "jpeg exif-rotated" => {
+                ensure!(px.get_pixel(16, 3)[0] < 40 && px.get_pixel(16, 60)[0] > 215, "{name}: not turned clockwise");
+            }
+            "gif animated" => ensure!(px.get_pixel(16, 8)[0] > 200, "{name}: not the first frame"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn crop_pad_gravity_and_background_place_the_pixels(ctx: &Ctx) -> Result<(), String> {
+    // Dark left half, bright right half, 80×40.
+    let src = fixtures::encode(&fixtures::halves(80, 40), ImageFormat::Png);
+    let image = |query: &str| -> Result<image::RgbaImage, String> {
+        let res = post(ctx, query, src.clone())?;
+        ensure!(res.status_code == 200, "{query}: status {}", res.status_code);
+        Ok(image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_rgba8())
+    };
+    let dark = |p: &image::Rgba<u8>| p[0] < 40;
+    let bright = |p: &image::Rgba<u8>| p[0] > 215;
+    for (query, keep_dark) in [
+        ("/?w=20&h=20&fit=cover&g=left&f=png", true),
+        ("/?w=20&h=20&fit=cover&g=right&f=png", false),
+        ("/?w=20&h=20&fit=crop&g=0.1x0.5&f=png", true),
+        ("/?w=20&h=20&fit=crop&g=0.9x0.5&f=png", false),
+    ] {
+        let px = image(query)?;
+        ensure!(px.dimensions() == (20, 20), "{query}: {:?}", px.dimensions());
+        let kept = if keep_dark { px.pixels().all(dark) } else { px.pixels().all(bright) };
+        ensure!(kept, "{query}: expected only the {} half", if keep_dark { "dark" } else { "bright" });
+    }
+    // pad: the 80×40 image fits 40×20 inside 40×40, centred, on the background.
+    let px = image("/?w=40&h=40&fit=pad&background=%2300ff00&f=png")?;
+    ensure!(px.get_pixel(20, 2).0 == [0, 255, 0, 255], "padding above: {:?}", px.get_pixel(20, 2));
+    ensure!(px.get_pixel(20, 37).0 == [0, 255, 0, 255], "padding below: {:?}", px.get_pixel(20, 37));
+    ensure!(dark(px.get_pixel(5, 20)) && bright(px.get_pixel(35, 20)), "the image sits in the middle band");
+    // Transparency onto a background when the output cannot carry alpha.
+    let clear = fixtures::encode(
+        &image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0]))),
+        ImageFormat::Png,
+    );
+    let res = post(ctx, "/?f=jpeg&background=0000ff", clear)?;
+    let [r, g, b, _] = image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_rgba8().get_pixel(4, 4).0;
+    ensure!(r < 20 && g < 20 && b > 230, "transparent → blue background, got {r} {g} {b}");
+    Ok(())
+}
+
+fn quality_and_metadata_options_are_applied(ctx: &Ctx) -> Result<(), String> {
+    let src = fixtures::encode(&fixtures::detailed(160, 120), ImageFormat::Png);
+    let low = post(ctx, "/?f=jpeg&q=10", src.clone())?;
+    let high = post(ctx, "/?f=jpeg&quality=95", src.clone())?;
+    expect_image(&low, ImageFormat::Jpeg, 160, 120)?;
+    expect_image(&high, ImageFormat::Jpeg, 160, 120)?;
+    ensure!(
+        low.as_bytes().len() < high.as_bytes().len(),
+        "q=10 {} B >= q=95 {} B",
+        low.as_bytes().len(),
+        high.as_bytes().len()
+    );
+    // The EXIF segment of a source is never copied into the output.
+    let exif = fixtures::jpeg_with_orientation(&fixtures::halves(32, 16), 1);
+    let res = post(ctx, "/?f=jpeg&metadata=none", exif)?;
+    expect_image(&res, ImageFormat::Jpeg, 32, 16)?;
+    ensure!(!res.as_bytes().windows(4).any(|w| w == b"Exif"), "EXIF found in the output");
+    let refused = expect_error(&post(ctx, "/?metadata=keep", src)?, 400, "bad_parameter")?;
+    ensure!(refused.to_string().contains("none"), "the valid value is named: {refused}");
+    Ok(())
 }

@@ -238,6 +238,7 @@ fn flatten(image: &DynamicImage, background: [u8; 3]) -> DynamicImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edge_fn_e2e::fixtures;
     use image::metadata::Orientation;
     use std::io::Cursor;
 
@@ -328,13 +329,6 @@ mod tests {
         out.into_inner()
     }
 
-    /// A `w`×`h` image, dark on its left half and bright on its right.
-    fn halves(w: u32, h: u32) -> DynamicImage {
-        DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, _| {
-            if x < w / 2 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
-        }))
-    }
-
     fn decode(out: &Output) -> image::RgbaImage {
         image::load_from_memory(&out.bytes).unwrap().to_rgba8()
     }
@@ -343,33 +337,21 @@ mod tests {
         Options::from_query(q).unwrap()
     }
 
-    /// A JPEG with an EXIF APP1 segment declaring `orientation`.
-    fn jpeg_with_orientation(w: u32, h: u32, orientation: u16) -> Vec<u8> {
-        let jpeg = encoded(halves(w, h), ImageFormat::Jpeg);
-        let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
-        tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&app1);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
     #[test]
     fn exif_orientation_is_applied() {
         // Orientation 6: the camera was turned; the image is shown rotated 90° clockwise.
-        let out = transform(&jpeg_with_orientation(40, 20, 6), &Options::default(), &caller(false)).unwrap();
+        let out = transform(
+            &fixtures::jpeg_with_orientation(&fixtures::halves(40, 20), 6),
+            &Options::default(),
+            &caller(false),
+        )
+        .unwrap();
         assert_eq!((out.width, out.height), (20, 40));
     }
 
     #[test]
     fn rotate_turns_after_orientation() {
-        let src = encoded(halves(40, 20), ImageFormat::Png);
+        let src = encoded(fixtures::halves(40, 20), ImageFormat::Png);
         let out = transform(&src, &query("rotate=90"), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (20, 40));
         let out = transform(&src, &query("rotate=180&w=20"), &caller(false)).unwrap();
@@ -379,7 +361,7 @@ mod tests {
 
     #[test]
     fn cover_keeps_the_side_gravity_names() {
-        let src = encoded(halves(40, 20), ImageFormat::Png);
+        let src = encoded(fixtures::halves(40, 20), ImageFormat::Png);
         let left = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=left"), &caller(false)).unwrap());
         let right = decode(&transform(&src, &query("w=10&h=10&fit=cover&g=right"), &caller(false)).unwrap());
         assert_eq!(left.dimensions(), (10, 10));
@@ -409,7 +391,7 @@ mod tests {
 
     #[test]
     fn auto_format_negotiates_and_says_so() {
-        let photo = encoded(halves(16, 16), ImageFormat::Jpeg);
+        let photo = encoded(fixtures::halves(16, 16), ImageFormat::Jpeg);
         let graphic = png(16, 16);
         let pick = |src: &[u8], webp: bool| {
             let out = transform(src, &query("f=auto"), &caller(webp)).unwrap();
@@ -477,35 +459,11 @@ mod tests {
 
     #[test]
     fn shrink_on_load_gives_the_exact_requested_size() {
-        let jpeg = encoded(halves(400, 300), ImageFormat::Jpeg);
+        let jpeg = encoded(fixtures::halves(400, 300), ImageFormat::Jpeg);
         let out = transform(&jpeg, &query("w=50"), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (50, 38));
         let out = transform(&jpeg, &query("w=120&h=120&fit=cover"), &caller(false)).unwrap();
         assert_eq!((out.width, out.height), (120, 120));
-    }
-
-    /// A PNG with the given colour type and bit depth (the `png` encoder
-    /// cannot write Adam7-interlaced images).
-    fn png_variant(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth) -> Vec<u8> {
-        let channels = match color {
-            png::ColorType::Grayscale | png::ColorType::Indexed => 1,
-            png::ColorType::GrayscaleAlpha => 2,
-            png::ColorType::Rgb => 3,
-            png::ColorType::Rgba => 4,
-        };
-        let bytes_per_sample = if depth == png::BitDepth::Sixteen { 2 } else { 1 };
-        let data: Vec<u8> = (0..w * h * channels * bytes_per_sample).map(|i| (i * 7 % 251) as u8).collect();
-        let mut out = Vec::new();
-        let mut encoder = png::Encoder::new(&mut out, w, h);
-        encoder.set_color(color);
-        encoder.set_depth(depth);
-        if color == png::ColorType::Indexed {
-            encoder.set_palette((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect::<Vec<_>>());
-        }
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(&data).unwrap();
-        drop(writer);
-        out
     }
 
     #[test]
@@ -519,10 +477,35 @@ mod tests {
             (ColorType::GrayscaleAlpha, BitDepth::Eight),
             (ColorType::Grayscale, BitDepth::Sixteen),
         ] {
-            let src = png_variant(40, 30, color, depth);
-            let out = transform(&src, &query("w=20&f=png"), &caller(false))
-                .unwrap_or_else(|e| panic!("{color:?} {depth:?}: {e}"));
-            assert_eq!((out.width, out.height), (20, 15), "{color:?} {depth:?}");
+            for interlaced in [false, true] {
+                let src = fixtures::png_variant(40, 30, color, depth, interlaced);
+                let out = transform(&src, &query("w=20&f=png"), &caller(false))
+                    .unwrap_or_else(|e| panic!("{color:?} {depth:?} interlaced {interlaced}: {e}"));
+                assert_eq!((out.width, out.height), (20, 15), "{color:?} {depth:?} interlaced {interlaced}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_interlaced_png_decodes_to_the_same_pixels() {
+        let decoded = |interlaced| {
+            let src = fixtures::png_variant(37, 23, png::ColorType::Rgba, png::BitDepth::Eight, interlaced);
+            assert_eq!(src[28], u8::from(interlaced), "IHDR interlace method");
+            decode(&transform(&src, &query("f=png"), &caller(false)).unwrap())
+        };
+        assert_eq!(decoded(true), decoded(false));
+    }
+
+    #[test]
+    fn lossy_and_lossless_webp_decode() {
+        let image = fixtures::halves(40, 20);
+        for (name, src) in
+            [("lossy", fixtures::lossy_webp(&image, 80.0)), ("lossless", encoded(image, ImageFormat::WebP))]
+        {
+            let out = transform(&src, &query("w=20&f=png"), &caller(false)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let px = decode(&out);
+            assert_eq!(px.dimensions(), (20, 10), "{name}");
+            assert!(px.get_pixel(2, 5)[0] < 30 && px.get_pixel(17, 5)[0] > 225, "{name}: halves kept");
         }
     }
 
@@ -545,12 +528,7 @@ mod tests {
 
     #[test]
     fn an_animated_gif_gives_its_first_frame() {
-        let mut gif = Vec::new();
-        {
-            let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
-            let frame = |v: u8| image::Frame::new(image::RgbaImage::from_pixel(16, 8, image::Rgba([v, v, v, 255])));
-            encoder.encode_frames([frame(250), frame(10)]).unwrap();
-        }
+        let gif = fixtures::animated_gif(16, 8);
         let out = transform(&gif, &query("w=8&f=png"), &caller(false)).unwrap();
         let px = decode(&out);
         assert_eq!(px.dimensions(), (8, 4));

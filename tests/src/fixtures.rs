@@ -11,6 +11,13 @@ pub fn gradient(width: u32, height: u32) -> DynamicImage {
     }))
 }
 
+/// A `w`×`h` image, black on its left half and white on its right.
+pub fn halves(w: u32, h: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, _| {
+        if x < w / 2 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
+    }))
+}
+
 /// `image` encoded as `format`.
 pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
@@ -38,6 +45,92 @@ pub fn photo_jpeg(width: u32, height: u32, progressive: bool) -> Vec<u8> {
     encoder.set_progressive(progressive);
     encoder.encode(&rgb, width as u16, height as u16, jpeg_encoder::ColorType::Rgb).expect("encoding a fixture");
     out
+}
+
+/// A `w`×`h` PNG of `color` at `depth` with a deterministic pattern,
+/// Adam7-interlaced when asked. The `png` crate does not interlace, so the
+/// seven passes are laid out and compressed here.
+pub fn png_variant(w: u32, h: u32, color: png::ColorType, depth: png::BitDepth, interlaced: bool) -> Vec<u8> {
+    let channels = match color {
+        png::ColorType::Grayscale | png::ColorType::Indexed => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+    };
+    let pixel_bytes = channels * if depth == png::BitDepth::Sixteen { 2 } else { 1 };
+    let data: Vec<u8> = (0..w as usize * h as usize * pixel_bytes).map(|i| (i * 7 % 251) as u8).collect();
+    let mut info = png::Info::with_size(w, h);
+    info.color_type = color;
+    info.bit_depth = depth;
+    info.interlaced = interlaced;
+    if color == png::ColorType::Indexed {
+        info.palette = Some((0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect::<Vec<_>>().into());
+    }
+    let mut out = Vec::new();
+    let mut writer = png::Encoder::with_info(&mut out, info).unwrap().write_header().expect("writing a PNG header");
+    if interlaced {
+        let idat = miniz_oxide::deflate::compress_to_vec_zlib(&adam7(&data, w as usize, h as usize, pixel_bytes), 6);
+        writer.write_chunk(png::chunk::IDAT, &idat).expect("writing IDAT");
+    } else {
+        writer.write_image_data(&data).expect("writing a PNG");
+    }
+    drop(writer);
+    out
+}
+
+/// `data` (rows of `w` pixels of `pixel_bytes`) as the seven Adam7 passes,
+/// each row behind filter byte 0 (none).
+fn adam7(data: &[u8], w: usize, h: usize, pixel_bytes: usize) -> Vec<u8> {
+    const PASSES: [(usize, usize, usize, usize); 7] =
+        [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+    let mut out = Vec::new();
+    for (x0, y0, dx, dy) in PASSES {
+        if x0 >= w {
+            continue; // an empty pass has no rows at all
+        }
+        for y in (y0..h).step_by(dy) {
+            out.push(0);
+            for x in (x0..w).step_by(dx) {
+                let at = (y * w + x) * pixel_bytes;
+                out.extend_from_slice(&data[at..at + pixel_bytes]);
+            }
+        }
+    }
+    out
+}
+
+/// `image` as lossy (VP8) WebP at `quality`, encoded by libwebp.
+pub fn lossy_webp(image: &DynamicImage, quality: f32) -> Vec<u8> {
+    let rgb = image.to_rgb8();
+    webp::Encoder::from_rgb(&rgb, rgb.width(), rgb.height()).encode(quality).to_vec()
+}
+
+/// A JPEG of `image` with an EXIF APP1 segment declaring `orientation`.
+pub fn jpeg_with_orientation(image: &DynamicImage, orientation: u16) -> Vec<u8> {
+    let jpeg = encode(image, ImageFormat::Jpeg);
+    let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
+    tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A two-frame `w`×`h` animated GIF: a bright first frame, a dark second.
+pub fn animated_gif(w: u32, h: u32) -> Vec<u8> {
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        let frame = |v: u8| image::Frame::new(RgbaImage::from_pixel(w, h, image::Rgba([v, v, v, 255])));
+        encoder.encode_frames([frame(250), frame(10)]).expect("encoding a fixture");
+    }
+    gif
 }
 
 /// A deterministic hostile corpus built from small valid images of every

@@ -1,11 +1,13 @@
 //! Harness for the end-to-end tests: builds the worker through the pipeline,
 //! runs it in local workerd through the project's pinned wrangler, and offers
-//! an HTTP client and generated fixtures.
+//! an HTTP client and generated fixtures; and the load driver behind
+//! `cargo xtask load`.
 //!
 //! Every process started here is stopped by its process group id when its
 //! guard drops, which also happens when a test fails.
 
 pub mod fixtures;
+pub mod load;
 pub mod origin;
 pub mod runner;
 pub mod worker;

@@ -17,12 +17,21 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Close the connection after this many body bytes, though the
+    /// `content-length` promises the whole body.
+    pub cut_after: Option<usize>,
 }
 
 impl Route {
     /// `200 OK` with `body` as `content_type`.
     pub fn ok(content_type: &str, body: Vec<u8>) -> Route {
-        Route { status: 200, headers: vec![("content-type".into(), content_type.into())], body, delay: Duration::ZERO }
+        Route {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+            delay: Duration::ZERO,
+            cut_after: None,
+        }
     }
 
     /// `302 Found` to `location`.
@@ -32,12 +41,19 @@ impl Route {
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
             delay: Duration::ZERO,
+            cut_after: None,
         }
     }
 
     /// This route with one more header.
     pub fn with_header(mut self, name: &str, value: &str) -> Route {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// This route, with the connection closed after `bytes` of the body.
+    pub fn cut_after(mut self, bytes: usize) -> Route {
+        self.cut_after = Some(bytes);
         self
     }
 
@@ -122,5 +138,6 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Route>) {
     head.push_str("\r\n");
     let mut stream = &stream;
     let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&route.body);
+    let body = &route.body[..route.cut_after.unwrap_or(usize::MAX).min(route.body.len())];
+    let _ = stream.write_all(body);
 }

@@ -163,6 +163,11 @@ pub fn write_config(project_config: &Path, build_dir: &Path, out: &Path) -> Resu
     std::fs::write(out, json).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
+/// The `wasm-memory` figure of a `Server-Timing` header, in bytes.
+pub fn wasm_memory(server_timing: &str) -> Option<u64> {
+    server_timing.split("wasm-memory;desc=\"").nth(1)?.split('"').next()?.parse().ok()
+}
+
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free loopback port: {e}"))?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
@@ -175,4 +180,13 @@ fn scratch_dir(prefix: &str) -> Result<TempDir, String> {
         .prefix(prefix)
         .tempdir_in(&parent)
         .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_is_read_from_server_timing() {
+        assert_eq!(super::wasm_memory("decode;dur=1.0, wasm-memory;desc=\"1310720\""), Some(1_310_720));
+        assert_eq!(super::wasm_memory("decode;dur=1.0"), None);
+    }
 }

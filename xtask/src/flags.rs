@@ -44,6 +44,16 @@ pub enum Command {
     /// Installs what a fresh checkout lacks first: the wasm32 target and the
     /// npm packages (`npm ci`).
     Test(TestArgs),
+    /// Drive the built worker in local workerd with concurrent clients for a
+    /// fixed time: a mix of sizes, formats and invalid requests.
+    ///
+    /// Builds the release worker into target/load/build first. Reports p50
+    /// and p99 latency per kind of request, throughput and the worker's Wasm
+    /// memory high-water mark; writes target/load/results.json. Fails on any
+    /// unexpected status (a 5xx for valid input among them), any connection
+    /// error, or Wasm memory past `--max-memory-mib`. Not part of `cargo
+    /// xtask test`.
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +82,27 @@ pub struct BenchArgs {
     /// Timed runs of each build command (interleaved; the median is reported).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub runs: usize,
+    /// Print only errors, warnings and results.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Concurrent clients, each with one request in flight.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub clients: u64,
+    /// How long the clients keep sending, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub duration: u64,
+    /// Stop after this many requests even if time remains.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_requests: u64,
+    /// Fail when the worker's Wasm memory grows past this (MiB). The
+    /// isolate has 128 MB for everything; the default leaves half of it to
+    /// JavaScript and to other requests.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub max_memory_mib: u64,
     /// Print only errors, warnings and results.
     #[arg(long, short)]
     pub quiet: bool,

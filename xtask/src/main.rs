@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod flags;
 mod interrupt;
+mod load;
 mod node;
 mod progress;
 mod report;
@@ -48,6 +49,11 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         flags::Command::Bench(args) => {
             let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;
             bench::run(&settings, &args)
+        }
+        flags::Command::Load(args) => {
+            let pipeline =
+                flags::PipelineFlags { quiet: args.quiet, out_dir: load::BUILD_DIR.into(), ..Default::default() };
+            load::run(&settings::Settings::new(pipeline)?, &args)
         }
         flags::Command::Test(args) => {
             let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;

@@ -42,17 +42,6 @@ pub fn parse_total(text: &str) -> Option<Total> {
     Some(Total { raw, gzip })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_the_total_line() {
-        let total = super::parse_total("x\nTotal Upload: 883.71 KiB / gzip: 349.55 KiB\nNo bindings").unwrap();
-        assert_eq!(total.raw, 883.71 * 1024.0);
-        assert_eq!(total.gzip, 349.55 * 1024.0);
-        assert!(super::parse_total("nothing").is_none());
-    }
-}
-
 /// Writes a wrangler.json for a build in `build_dir`: the project's
 /// `wrangler.toml` without its `[build]` step, with `main` set to `entry`
 /// (relative to `build_dir`). `bundled` keeps wrangler's own bundling, as
@@ -71,4 +60,15 @@ pub fn config_for(root: &Path, build_dir: &Path, entry: &str, bundled: bool, out
     config.insert("main".into(), build_dir.join(entry).display().to_string().into());
     let json = serde_json::to_string_pretty(&config)?;
     std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_the_total_line() {
+        let total = super::parse_total("x\nTotal Upload: 883.71 KiB / gzip: 349.55 KiB\nNo bindings").unwrap();
+        assert_eq!(total.raw, 883.71 * 1024.0);
+        assert_eq!(total.gzip, 349.55 * 1024.0);
+        assert!(super::parse_total("nothing").is_none());
+    }
 }

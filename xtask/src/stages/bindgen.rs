@@ -48,7 +48,7 @@ pub fn run(wasm: Vec<u8>) -> Result<Bound> {
     }
     snippets.sort();
     let glue = output.js().to_owned();
-    let module = std::mem::replace(output.wasm_mut(), walrus::Module::default());
+    let module = std::mem::take(output.wasm_mut());
     Ok(Bound { module, glue, snippets })
 }
 

@@ -1,0 +1,41 @@
+//! `cargo xtask load`: builds the release worker, then hands it to the load
+//! driver of the end-to-end harness (`tests/src/load.rs`, run as the
+//! `load` binary of `edge-fn-e2e`), which starts the origin and workerd and
+//! drives the clients.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::flags::LoadArgs;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use crate::{build, setup};
+
+/// Where the worker under load is built (relative to the workspace root).
+pub const BUILD_DIR: &str = "target/load/build";
+
+pub fn run(settings: &Settings, args: &LoadArgs) -> Result<()> {
+    let progress = Progress::new(settings.quiet);
+    setup::ensure_npm_packages(&settings.root, &progress)?;
+    build::run(settings)?;
+    let json = settings.root.join("target/load/results.json");
+    progress.status("Loading", &format!("{} clients for {} s", args.clients, args.duration));
+    let status = Command::new(&settings.cargo)
+        .current_dir(&settings.root)
+        .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "load", "--"])
+        .arg("--build")
+        .arg(&settings.out_dir)
+        .args(["--clients", &args.clients.to_string()])
+        .args(["--seconds", &args.duration.to_string()])
+        .args(["--max-requests", &args.max_requests.to_string()])
+        .args(["--max-memory-bytes", &(args.max_memory_mib << 20).to_string()])
+        .arg("--json")
+        .arg(&json)
+        .status()
+        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+    if !status.success() {
+        bail!("the load run failed ({status}); the lines above say which requests and why");
+    }
+    Ok(())
+}
