@@ -44,6 +44,7 @@ const CASES: &[Case<Ctx>] = cases![
     a_slow_origin_times_out_with_502,
     origin_errors_and_oversized_sources_are_502_and_413,
     an_origin_closing_mid_body_is_502,
+    the_origins_content_type_is_not_trusted,
     every_input_variant_is_decoded,
     crop_pad_gravity_and_background_place_the_pixels,
     quality_and_metadata_options_are_applied,
@@ -89,9 +90,11 @@ fn setup() -> Result<Ctx, String> {
         ("/loop.png".to_owned(), Route::redirect("/loop.png")),
         // Same server, but `localhost` is not on the allowlist.
         ("/away.png".to_owned(), Route::redirect("http://localhost:{port}/photo.png")),
-        ("/slow.png".to_owned(), Route::ok("image/png", photo).after(Duration::from_secs(6))),
+        ("/slow.png".to_owned(), Route::ok("image/png", photo.clone()).after(Duration::from_secs(6))),
         ("/broken.png".to_owned(), Route { status: 500, ..Route::ok("text/plain", b"boom".to_vec()) }),
         ("/huge.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT])),
+        ("/mislabelled".to_owned(), Route::ok("text/html", photo)),
+        ("/page.jpg".to_owned(), Route::ok("image/jpeg", b"<!doctype html><p>not found</p>".to_vec())),
         ("/cut.jpg".to_owned(), Route::ok("image/jpeg", fixtures::photo_jpeg(640, 480, false)).cut_after(4096)),
     ]))?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
@@ -691,5 +694,14 @@ fn quality_and_metadata_options_are_applied(ctx: &Ctx) -> Result<(), String> {
     ensure!(!res.as_bytes().windows(4).any(|w| w == b"Exif"), "EXIF found in the output");
     let refused = expect_error(&post(ctx, "/?metadata=keep", src)?, 400, "bad_parameter")?;
     ensure!(refused.to_string().contains("none"), "the valid value is named: {refused}");
+    Ok(())
+}
+
+fn the_origins_content_type_is_not_trusted(ctx: &Ctx) -> Result<(), String> {
+    // Images are recognised by their bytes: a PNG sent as text/html is still a PNG…
+    let png = fetch_via_worker(ctx, &format!("{}/mislabelled", ctx.origin.base_url))?;
+    expect_image(&png, ImageFormat::Png, 30, 20)?;
+    // …and an HTML page sent as image/jpeg is not an image.
+    expect_error(&fetch_via_worker(ctx, &format!("{}/page.jpg", ctx.origin.base_url))?, 415, "unsupported_image")?;
     Ok(())
 }
