@@ -1,7 +1,7 @@
 //! Harness for the end-to-end tests: builds the worker through the pipeline,
 //! runs it in local workerd through the project's pinned wrangler, and offers
-//! an HTTP client and generated fixtures; and the load driver behind
-//! `cargo xtask load`.
+//! an HTTP client and generated fixtures; and the load and resize-benchmark
+//! drivers behind `cargo xtask load` and `cargo xtask bench`.
 //!
 //! Every process started here is stopped by its process group id when its
 //! guard drops, which also happens when a test fails.
@@ -9,6 +9,7 @@
 pub mod fixtures;
 pub mod load;
 pub mod origin;
+pub mod resize_bench;
 pub mod runner;
 pub mod worker;
 
@@ -17,4 +18,23 @@ use std::path::{Path, PathBuf};
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+}
+
+/// The `p`th percentile of `samples` by nearest rank; `None` when empty.
+pub fn percentile<T: Copy + PartialOrd>(samples: &[T], p: usize) -> Option<T> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<u32> = (1..=100).rev().collect();
+        assert_eq!((super::percentile(&v, 50), super::percentile(&v, 99)), (Some(50), Some(99)));
+        assert_eq!(super::percentile(&[7], 99), Some(7));
+        assert_eq!(super::percentile::<f64>(&[], 50), None);
+    }
 }

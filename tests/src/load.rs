@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use image::ImageFormat;
 
-use crate::fixtures;
 use crate::origin::{Origin, Route};
 use crate::worker::{REQUEST_TIMEOUT_SECS, Worker, wasm_memory};
+use crate::{fixtures, percentile};
 
 /// What one load run does.
 pub struct Config {
@@ -251,14 +251,14 @@ pub fn run(worker: &Worker, origin: &Origin, config: &Config) -> Result<Report, 
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     let failures = std::mem::take(&mut *failures.lock().unwrap());
 
-    let mut all: Vec<Duration> = samples.iter().map(|(_, s)| s.latency).collect();
+    let all: Vec<Duration> = samples.iter().map(|(_, s)| s.latency).collect();
     let kinds = MIX
         .iter()
         .enumerate()
         .map(|(i, kind)| {
-            let mut latencies: Vec<Duration> =
-                samples.iter().filter(|(k, _)| *k == i).map(|(_, s)| s.latency).collect();
-            let (p50, p99) = (percentile(&mut latencies, 50), percentile(&mut latencies, 99));
+            let latencies: Vec<Duration> = samples.iter().filter(|(k, _)| *k == i).map(|(_, s)| s.latency).collect();
+            let (p50, p99) =
+                (percentile(&latencies, 50).unwrap_or_default(), percentile(&latencies, 99).unwrap_or_default());
             (kind.name, latencies.len(), p50, p99)
         })
         .collect();
@@ -267,8 +267,8 @@ pub fn run(worker: &Worker, origin: &Origin, config: &Config) -> Result<Report, 
         elapsed,
         requests: samples.len() + failures.values().sum::<usize>(),
         kinds,
-        p50: percentile(&mut all, 50),
-        p99: percentile(&mut all, 99),
+        p50: percentile(&all, 50).unwrap_or_default(),
+        p99: percentile(&all, 99).unwrap_or_default(),
         memory_high_water: samples.iter().filter_map(|(_, s)| s.memory).max().unwrap_or(0),
         max_memory: config.max_memory,
         failures,
@@ -323,28 +323,9 @@ fn check(kind: &Kind, sample: &Sample) -> Result<(), String> {
     Err(format!("{}: status {} (expected {}): {body}", kind.name, sample.status, kind.expect))
 }
 
-/// The `p`th percentile (nearest rank) of `samples`; zero when empty.
-fn percentile(samples: &mut [Duration], p: usize) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    samples.sort_unstable();
-    let rank = (p * samples.len()).div_ceil(100).max(1);
-    samples[rank - 1]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
-        assert_eq!(percentile(&mut v, 50), Duration::from_millis(50));
-        assert_eq!(percentile(&mut v, 99), Duration::from_millis(99));
-        assert_eq!(percentile(&mut [Duration::from_millis(7)], 99), Duration::from_millis(7));
-        assert_eq!(percentile(&mut [], 50), Duration::ZERO);
-    }
 
     #[test]
     fn every_kind_names_its_expected_status() {

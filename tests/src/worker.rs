@@ -51,14 +51,24 @@ impl Worker {
     /// `wrangler.toml` (minus its `[build]` step) and `vars` overriding its
     /// `[vars]`, and waits until it answers.
     pub fn start(build_dir: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
+        let scratch = scratch_dir("worker-")?;
+        let config = scratch.path().join("wrangler.json");
+        write_config(&workspace_root().join("wrangler.toml"), build_dir, &config)?;
+        Worker::start_config(&config, vars, scratch)
+    }
+
+    /// Starts any worker described by the wrangler config file `config`
+    /// (e.g. a peer's, for benchmarks), and waits until it answers.
+    pub fn start_with_config(config: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
+        Worker::start_config(config, vars, scratch_dir("worker-")?)
+    }
+
+    fn start_config(config: &Path, vars: &[(&str, &str)], scratch: TempDir) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
         if !wrangler.exists() {
             return Err("wrangler is not installed; run `cargo xtask test` (it runs `npm ci`)".into());
         }
-        let scratch = scratch_dir("worker-")?;
-        let config = scratch.path().join("wrangler.json");
-        write_config(&root.join("wrangler.toml"), build_dir, &config)?;
         let port = free_port()?;
         let inspector_port = free_port()?;
         let log = scratch.path().join("wrangler.log");
@@ -67,7 +77,7 @@ impl Worker {
             .arg(&wrangler)
             .arg("dev")
             .arg("--config")
-            .arg(&config)
+            .arg(config)
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")

@@ -32,8 +32,11 @@ pub enum Command {
     /// the upload is over budget. `--save` records a baseline; `--diff`
     /// compares against one.
     Size(SizeArgs),
-    /// Measure this pipeline against workers-rs' worker-build, side by side in
-    /// one run: upload size (wrangler's dry run) and build time.
+    /// Measure against the peers, side by side in one run: upload size
+    /// (wrangler's dry run) and build time against workers-rs' worker-build;
+    /// cold start (compile + instantiate) of both modules; resize speed and
+    /// memory in local workerd against photon, with sharp (libvips) on the
+    /// host as the native reference.
     ///
     /// Installs the peers from crates.io and npm into target/bench/ the first
     /// time (several minutes); writes target/bench/results.json.
@@ -82,6 +85,12 @@ pub struct BenchArgs {
     /// Timed runs of each build command (interleaved; the median is reported).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub runs: usize,
+    /// Timed requests per resize case and worker, after two warm-ups.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub resize_runs: usize,
+    /// Fresh processes per module and mode in the cold-start section.
+    #[arg(long, value_name = "N", default_value_t = 11)]
+    pub cold_runs: usize,
     /// Print only errors, warnings and results.
     #[arg(long, short)]
     pub quiet: bool,

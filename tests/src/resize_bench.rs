@@ -1,0 +1,171 @@
+//! The resize and memory sections of `cargo xtask bench`: the built worker
+//! and photon (@cf-wasm/photon, in a small JS worker) run in the same local
+//! workerd the same way and get the same requests; libvips through sharp runs
+//! on the host as the native reference.
+//!
+//! - speed: a photo-like 12 MP JPEG and a 2 MP PNG with alpha, each resized
+//!   to 800 px wide as JPEG q80 and as WebP; p50/p99 of the wall time and of
+//!   the worker's own `Server-Timing` (decode + resize + encode);
+//! - memory: the largest JPEG (6…64 MP) each worker resizes to 1024 px wide
+//!   with its Wasm memory within 128 MiB.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use image::ImageFormat;
+use serde_json::{Value, json};
+
+use crate::fixtures;
+use crate::worker::{REQUEST_TIMEOUT_SECS, Worker, wasm_memory};
+
+/// The inputs of the speed section: name, file name, bytes.
+pub fn speed_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    // 4240×2832 ≈ 12.0 MP; 1732×1155 ≈ 2.0 MP.
+    let png = fixtures::encode(&fixtures::gradient(1732, 1155), ImageFormat::Png);
+    vec![
+        ("12 MP JPEG", "photo-12mp.jpg", fixtures::photo_jpeg(4240, 2832, false)),
+        ("2 MP PNG with alpha", "alpha-2mp.png", png),
+    ]
+}
+
+/// The outputs of the speed section: name, `f=` value.
+pub const SPEED_OUTPUTS: [(&str, &str); 2] = [("JPEG q80", "jpeg"), ("WebP", "webp")];
+
+/// Megapixel steps of the memory section (4:3 photos).
+pub const MEMORY_STEPS: [u32; 5] = [6, 12, 24, 48, 64];
+
+/// The Wasm memory a worker may use in the memory section.
+pub const MEMORY_LIMIT: u64 = 128 << 20;
+
+/// One timed series: wall and in-worker milliseconds.
+#[derive(Default)]
+pub struct Series {
+    pub wall: Vec<f64>,
+    pub worker: Vec<f64>,
+    /// A failure instead of figures (e.g. the worker ran out of memory).
+    pub failure: Option<String>,
+}
+
+impl Series {
+    pub fn json(&self) -> Value {
+        match &self.failure {
+            Some(failure) => json!({ "failed": failure }),
+            None => json!({
+                "runs": self.wall.len(),
+                "wall_p50_ms": percentile(&self.wall, 50),
+                "wall_p99_ms": percentile(&self.wall, 99),
+                "worker_p50_ms": percentile(&self.worker, 50),
+                "worker_p99_ms": percentile(&self.worker, 99),
+            }),
+        }
+    }
+}
+
+/// POSTs `body` to `worker` `runs` times after two warm-ups.
+pub fn time_worker(worker: &Worker, body: &[u8], query: &str, runs: usize) -> Series {
+    let mut series = Series::default();
+    for i in 0..runs + 2 {
+        let start = Instant::now();
+        let res = minreq::post(worker.url(query)).with_body(body.to_vec()).with_timeout(REQUEST_TIMEOUT_SECS).send();
+        let wall = start.elapsed().as_secs_f64() * 1000.0;
+        let res = match res {
+            Ok(res) if res.status_code == 200 => res,
+            Ok(res) => {
+                let text = String::from_utf8_lossy(&res.as_bytes()[..res.as_bytes().len().min(300)]).into_owned();
+                series.failure = Some(format!("HTTP {}: {text}", res.status_code));
+                return series;
+            }
+            Err(e) => {
+                series.failure = Some(format!("connection error: {e}"));
+                return series;
+            }
+        };
+        if i >= 2 {
+            series.wall.push(wall);
+            series.worker.push(res.header("server-timing").map(phases_ms).unwrap_or(f64::NAN));
+        }
+    }
+    series
+}
+
+/// decode + resize + encode of a `Server-Timing` header, in milliseconds.
+fn phases_ms(timing: &str) -> f64 {
+    timing
+        .split(',')
+        .filter_map(|m| {
+            let (name, dur) = m.trim().split_once(";dur=")?;
+            ["decode", "resize", "encode"].contains(&name).then(|| dur.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// Runs sharp on `file` on the host: `runs` timed resizes after warm-up.
+pub fn time_sharp(node: &Path, script: &Path, file: &Path, format: &str, runs: usize) -> Series {
+    let output = Command::new(node).arg(script).arg(file).args(["800", format, "80", &runs.to_string()]).output();
+    let mut series = Series::default();
+    match output {
+        Ok(out) if out.status.success() => match serde_json::from_slice::<Vec<f64>>(&out.stdout) {
+            Ok(ms) => series.wall = ms,
+            Err(e) => series.failure = Some(format!("sharp printed no timings: {e}")),
+        },
+        Ok(out) => series.failure = Some(format!("sharp failed: {}", String::from_utf8_lossy(&out.stderr))),
+        Err(e) => series.failure = Some(format!("cannot run node: {e}")),
+    }
+    series
+}
+
+/// One step of the memory section: whether `worker` resized a `megapixels`
+/// JPEG to 1024 px wide, and its Wasm memory afterwards.
+pub fn memory_step(worker: &Worker, jpeg: &[u8]) -> Value {
+    let res = minreq::post(worker.url("/?w=1024&f=jpeg&q=80"))
+        .with_body(jpeg.to_vec())
+        .with_timeout(REQUEST_TIMEOUT_SECS * 4)
+        .send();
+    match res {
+        Ok(res) => {
+            let memory = res.header("server-timing").and_then(wasm_memory);
+            let ok = res.status_code == 200 && memory.is_some_and(|m| m <= MEMORY_LIMIT);
+            let detail = (res.status_code != 200)
+                .then(|| String::from_utf8_lossy(&res.as_bytes()[..res.as_bytes().len().min(200)]).into_owned());
+            json!({ "status": res.status_code, "wasm_memory_bytes": memory, "ok": ok, "detail": detail })
+        }
+        Err(e) => json!({ "status": null, "ok": false, "detail": format!("connection error: {e}") }),
+    }
+}
+
+/// A photo-like 4:3 JPEG of about `megapixels`.
+pub fn memory_input(megapixels: u32) -> Vec<u8> {
+    let height = ((megapixels as f64 * 1e6 * 3.0 / 4.0).sqrt()) as u32;
+    fixtures::photo_jpeg(height * 4 / 3, height, false)
+}
+
+/// The `p`th percentile (nearest rank) of `samples`, ignoring NaN; NaN when none.
+pub fn percentile(samples: &[f64], p: usize) -> f64 {
+    let known: Vec<f64> = samples.iter().copied().filter(|v| !v.is_nan()).collect();
+    crate::percentile(&known, p).unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timing_phases_add_up() {
+        let t = "fetch;dur=9.0, decode;dur=1.5, resize;dur=2.0, encode;dur=0.5, wasm-memory;desc=\"65536\"";
+        assert_eq!(phases_ms(t), 4.0);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!((percentile(&v, 50), percentile(&v, 99)), (50.0, 99.0));
+        assert!(percentile(&[], 50).is_nan());
+    }
+
+    #[test]
+    fn memory_inputs_are_about_the_size_asked() {
+        let height = ((6.0f64 * 1e6 * 3.0 / 4.0).sqrt()) as u32;
+        assert!((height * 4 / 3 * height).abs_diff(6_000_000) < 10_000);
+    }
+}
