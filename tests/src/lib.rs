@@ -20,6 +20,13 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
 }
 
+/// The value after `name` among the arguments, for the harness's binaries,
+/// which `cargo xtask` runs with every argument given.
+pub fn arg_value<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
+    let at = args.iter().position(|a| a == name).ok_or(format!("missing {name}; run it through `cargo xtask`"))?;
+    args.get(at + 1).map(String::as_str).ok_or(format!("{name} needs a value"))
+}
+
 /// The `p`th percentile of `samples` by nearest rank; `None` when empty.
 pub fn percentile<T: Copy + PartialOrd>(samples: &[T], p: usize) -> Option<T> {
     let mut sorted = samples.to_vec();

@@ -136,8 +136,14 @@ pub fn memory_step(worker: &Worker, jpeg: &[u8]) -> Value {
 
 /// A photo-like 4:3 JPEG of about `megapixels`.
 pub fn memory_input(megapixels: u32) -> Vec<u8> {
+    let (width, height) = memory_dimensions(megapixels);
+    fixtures::photo_jpeg(width, height, false)
+}
+
+/// Width and height of a 4:3 image of about `megapixels`.
+fn memory_dimensions(megapixels: u32) -> (u32, u32) {
     let height = ((megapixels as f64 * 1e6 * 3.0 / 4.0).sqrt()) as u32;
-    fixtures::photo_jpeg(height * 4 / 3, height, false)
+    (height * 4 / 3, height)
 }
 
 /// The `p`th percentile (nearest rank) of `samples`, ignoring NaN; NaN when none.
@@ -165,7 +171,9 @@ mod tests {
 
     #[test]
     fn memory_inputs_are_about_the_size_asked() {
-        let height = ((6.0f64 * 1e6 * 3.0 / 4.0).sqrt()) as u32;
-        assert!((height * 4 / 3 * height).abs_diff(6_000_000) < 10_000);
+        for mp in MEMORY_STEPS {
+            let (w, h) = memory_dimensions(mp);
+            assert!((w * h).abs_diff(mp * 1_000_000) < mp * 2_000, "{mp} MP: {w}x{h}");
+        }
     }
 }

@@ -25,10 +25,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<bool, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str| -> Result<&str, String> {
-        let at = args.iter().position(|a| a == name).ok_or(format!("missing {name}; run `cargo xtask load`"))?;
-        args.get(at + 1).map(String::as_str).ok_or(format!("{name} needs a value"))
-    };
+    let value = |name: &str| edge_fn_e2e::arg_value(&args, name);
     let number = |name: &str| -> Result<u64, String> {
         value(name)?.parse().map_err(|_| format!("{name} must be a whole number"))
     };

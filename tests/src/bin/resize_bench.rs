@@ -22,10 +22,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str| -> Result<&str, String> {
-        let at = args.iter().position(|a| a == name).ok_or(format!("missing {name}; run `cargo xtask bench`"))?;
-        args.get(at + 1).map(String::as_str).ok_or(format!("{name} needs a value"))
-    };
+    let value = |name: &str| edge_fn_e2e::arg_value(&args, name);
     let path = |name: &str| value(name).map(PathBuf::from);
     let runs: usize = value("--runs")?.parse().map_err(|_| "--runs must be a whole number")?;
     let scratch = path("--scratch")?;
@@ -33,6 +30,7 @@ fn run() -> Result<(), String> {
     let (node, sharp_script) = (path("--node")?, path("--sharp-script")?);
 
     let inputs = bench::speed_inputs();
+    let memory_inputs: Vec<(u32, Vec<u8>)> = MEMORY_STEPS.iter().map(|&mp| (mp, bench::memory_input(mp))).collect();
     for (_, file, bytes) in &inputs {
         std::fs::write(scratch.join(file), bytes).map_err(|e| format!("cannot write {file}: {e}"))?;
     }
@@ -52,9 +50,9 @@ fn run() -> Result<(), String> {
         }
     }
     let mut memory_ours = Vec::new();
-    for mp in MEMORY_STEPS {
+    for (mp, jpeg) in &memory_inputs {
         println!("  memory: {mp} MP JPEG -> 1024 px: edge-fn");
-        memory_ours.push((mp, bench::memory_step(&ours, &bench::memory_input(mp))));
+        memory_ours.push((*mp, bench::memory_step(&ours, jpeg)));
     }
     drop(ours);
 
@@ -70,12 +68,12 @@ fn run() -> Result<(), String> {
     drop(photon);
     // A failed step can leave photon's instance broken: a fresh worker per step.
     let mut memory_photon = Vec::new();
-    for mp in MEMORY_STEPS {
+    for (mp, jpeg) in &memory_inputs {
         println!("  memory: {mp} MP JPEG -> 1024 px: photon");
         let photon = Worker::start_with_config(&path("--photon-config")?, &[])?;
-        let result = bench::memory_step(&photon, &bench::memory_input(mp));
+        let result = bench::memory_step(&photon, jpeg);
         let ok = result["ok"] == true;
-        memory_photon.push((mp, result));
+        memory_photon.push((*mp, result));
         if !ok {
             break;
         }
