@@ -11,6 +11,7 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::settings::Settings;
 use crate::setup;
+use crate::stages::rewrite::data_gc;
 use crate::stages::validate::{Contract, STARTUP_LIMIT};
 use crate::stages::{self, Upload, bindgen};
 
@@ -24,6 +25,10 @@ pub fn run(settings: &Settings) -> Result<Report> {
 
     let start = Instant::now();
     let wasm = stages::cargo::run(settings)?;
+    // The linker's relocations are read here and cut out, so that the
+    // stages and their measurements see the module itself.
+    let relocs = data_gc::Relocations::parse(&wasm)?;
+    let wasm = data_gc::without_relocations(&wasm)?;
     report.stage("cargo", &wasm, start, &progress);
     let post_cargo = Instant::now();
 
@@ -36,16 +41,21 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let contract = Contract::of(&bound.module, &entry_calls);
 
     let start = Instant::now();
-    let rewritten = stages::rewrite::run(&mut bound.module, settings.snip);
+    let rewritten = stages::rewrite::run(&mut bound.module, settings.snip, relocs.as_ref());
     let mut wasm = bound.module.emit_wasm();
     report.stage("rewrite", &wasm, start, &progress);
     report.snipped = settings.snip.then_some(rewritten.snipped);
+    report.dead_data = rewritten.dead_data;
 
     if settings.profile.optimizes() {
         let start = Instant::now();
         let scratch = settings.scratch.join("optimize");
         wasm = progress.spin("optimize", || stages::optimize::run(&wasm, &scratch))?;
         report.stage("optimize", &wasm, start, &progress);
+
+        let start = Instant::now();
+        wasm = stages::reorder::run(&wasm)?;
+        report.stage("reorder", &wasm, start, &progress);
     }
 
     let mut symbols = None;

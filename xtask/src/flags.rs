@@ -143,10 +143,15 @@ pub struct PipelineFlags {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub features: Vec<String>,
     /// Replace code that can only end in a panic (message formatting, `Debug`
-    /// impls used only there) with `unreachable`. Smaller output; a panic then
-    /// traps without logging its message.
-    #[arg(long)]
+    /// impls used only there) with `unreachable`, and zero the data only it
+    /// used (messages, file names). On by default in the release profile: a
+    /// panic then traps without its message; the symbol map still names the
+    /// functions in the trap's stack trace.
+    #[arg(long, overrides_with = "no_snip")]
     pub snip: bool,
+    /// Keep panic messages: do not snip, even in the release profile.
+    #[arg(long, overrides_with = "snip")]
+    pub no_snip: bool,
     /// Fail when the whole upload is over N bytes gzip-compressed. Overrides
     /// `max_gzip_bytes` in `[workspace.metadata.edge]` (Cargo.toml).
     #[arg(long, value_name = "N")]
@@ -167,6 +172,7 @@ impl Default for PipelineFlags {
             out_dir: PathBuf::from("build"),
             features: Vec::new(),
             snip: false,
+            no_snip: false,
             max_gzip_bytes: None,
             json: false,
             quiet: false,

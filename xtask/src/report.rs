@@ -28,6 +28,8 @@ pub struct Report {
     pub stages: Vec<StageRow>,
     /// Functions `--snip` replaced, when it ran.
     pub snipped: Option<usize>,
+    /// Bytes of unused data zeroed, when the module came with relocations.
+    pub dead_data: Option<usize>,
     pub upload: Option<Measured>,
     /// Median compile + instantiate time in V8.
     pub startup: Option<Duration>,
@@ -42,6 +44,7 @@ impl Report {
             budget: settings.budget,
             stages: Vec::new(),
             snipped: None,
+            dead_data: None,
             upload: None,
             startup: None,
             post_cargo: Duration::ZERO,
@@ -99,6 +102,9 @@ impl Report {
         if let Some(snipped) = self.snipped {
             parts.push(format!("snipped: {snipped} functions"));
         }
+        if let Some(dead) = self.dead_data {
+            parts.push(format!("unused data zeroed: {dead} bytes"));
+        }
         let limit = self.budget.plan.gzip_limit().map_or("none".to_owned(), |l| l.to_string());
         parts.push(format!("gzip limit: {limit} ({} plan)", self.budget.plan.name()));
         if let Some(max) = self.budget.max_gzip_bytes {
@@ -125,6 +131,7 @@ impl Report {
                 "max_gzip_bytes": self.budget.max_gzip_bytes,
             },
             "snipped_functions": self.snipped,
+            "dead_data_bytes": self.dead_data,
             "startup_ms": self.startup.map(|s| s.as_secs_f64() * 1000.0),
             "post_cargo_seconds": self.post_cargo.as_secs_f64(),
         })
@@ -188,6 +195,7 @@ mod tests {
             budget: Budget { plan: Plan::FreeLegacy, max_gzip_bytes: Some(400_000) },
             stages: vec![row("cargo", 2000), row("optimize", 1500)],
             snipped: Some(12),
+            dead_data: Some(3456),
             upload: Some(Measured { raw: 1600, gzip: 600 }),
             startup: Some(Duration::from_millis(42)),
             post_cargo: Duration::from_millis(2500),
@@ -200,6 +208,7 @@ mod tests {
         assert!(table.contains("  optimize          1500         500   -25.0%    1.50s"), "{table}");
         assert!(table.contains("  upload            1600         600   all files"), "{table}");
         assert!(table.contains("snipped: 12 functions"), "{table}");
+        assert!(table.contains("unused data zeroed: 3456 bytes"), "{table}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub struct Settings {
     pub profile: Profile,
     /// Cargo features of `edge-fn`.
     pub features: Vec<String>,
-    /// Replace panic-only code with `unreachable`.
+    /// Replace panic-only code with `unreachable` (release: unless `--no-snip`).
     pub snip: bool,
     /// Size limits the upload must meet.
     pub budget: Budget,
@@ -47,13 +47,14 @@ impl Settings {
         if flags.max_gzip_bytes.is_some() {
             budget.max_gzip_bytes = flags.max_gzip_bytes;
         }
+        let snip = snips(&flags);
         Ok(Settings {
             out_dir: root.join(&flags.out_dir),
             scratch: root.join("target/xtask"),
             root,
             profile: flags.profile,
             features: flags.features,
-            snip: flags.snip,
+            snip,
             budget,
             quiet: flags.quiet,
             json: flags.json,
@@ -61,6 +62,12 @@ impl Settings {
             github_step_summary: env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from),
         })
     }
+}
+
+/// `--snip` and `--no-snip` as given, else on for the release profile only:
+/// the other profiles are for debugging, where panic messages matter.
+fn snips(flags: &PipelineFlags) -> bool {
+    flags.snip || (flags.profile == Profile::Release && !flags.no_snip)
 }
 
 fn workspace_root() -> PathBuf {
@@ -141,6 +148,22 @@ mod tests {
         let err =
             budget_from_manifest("[workspace.metadata.edge]\nmax_gzip_bytes = \"1MB\"\n").unwrap_err().to_string();
         assert!(err.contains("wrong type"), "{err}");
+    }
+
+    #[test]
+    fn release_snips_unless_told_not_to() {
+        use crate::flags::{Command, Xtask};
+        use clap::Parser;
+        let snip = |args: &[&str]| {
+            let flags = Xtask::try_parse_from([&["cargo xtask", "build"], args].concat()).unwrap();
+            let Command::Build(build) = flags.command else { unreachable!() };
+            snips(&build.pipeline)
+        };
+        assert!(snip(&[]));
+        assert!(!snip(&["--no-snip"]));
+        assert!(!snip(&["--profile", "profiling"]));
+        assert!(snip(&["--profile", "dev", "--snip"]));
+        assert!(snip(&["--no-snip", "--snip"]), "the last of the pair wins");
     }
 
     #[test]

@@ -40,8 +40,10 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     let theirs_dir = dir.join("worker-build");
     let edge_fn = settings.root.join("edge-fn");
 
-    // Warm-up, and the outputs the size section measures. Ours first, so
-    // that cargo's artifact is built once and both tools start from it.
+    // Warm-up, and the outputs the size section measures. worker-build uses
+    // a cargo target directory of its own (see `Peers::worker_build`); its
+    // first build there compiles every dependency once.
+    let theirs_target = dir.join("worker-build-target");
     progress.status("Building", "edge-fn with `cargo xtask build` (release)");
     let ours = || {
         let mut cmd = Command::new(&settings.cargo);
@@ -50,7 +52,7 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     };
     run_quietly(ours(), "cargo xtask build")?;
     progress.status("Building", &format!("edge-fn with `worker-build --release` {}", peers::WORKER_BUILD));
-    run_quietly(peers.worker_build(&edge_fn, &theirs_dir), "worker-build --release")?;
+    run_quietly(peers.worker_build(&edge_fn, &theirs_dir, &theirs_target), "worker-build --release")?;
 
     progress.status("Measuring", "upload sizes (wrangler deploy --dry-run)");
     let scratch = dir.join("scratch");
@@ -66,7 +68,7 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     let (mut ours_times, mut theirs_times) = (Vec::new(), Vec::new());
     for _ in 0..args.runs {
         ours_times.push(time(ours(), "cargo xtask build")?);
-        theirs_times.push(time(peers.worker_build(&edge_fn, &theirs_dir), "worker-build --release")?);
+        theirs_times.push(time(peers.worker_build(&edge_fn, &theirs_dir, &theirs_target), "worker-build --release")?);
     }
     let (ours_build, theirs_build) = (stats::median(&ours_times), stats::median(&theirs_times));
 

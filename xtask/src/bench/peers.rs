@@ -99,12 +99,16 @@ impl Peers {
     }
 
     /// `worker-build --release` for the crate in `crate_dir`, writing to
-    /// `out_dir`, with every tool it would download given locally.
-    pub fn worker_build(&self, crate_dir: &Path, out_dir: &Path) -> Command {
+    /// `out_dir`, with every tool it would download given locally. It builds
+    /// in its own cargo target directory, `target_dir`: our pipeline links the
+    /// worker crate with an extra linker flag, and sharing one directory
+    /// would relink it on every switch between the two.
+    pub fn worker_build(&self, crate_dir: &Path, out_dir: &Path, target_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.worker_build);
         cmd.current_dir(crate_dir)
             .args(["--release", "--out-dir"])
             .arg(out_dir)
+            .env("CARGO_TARGET_DIR", target_dir)
             .env("WASM_BINDGEN_BIN", &self.wasm_bindgen)
             .env("WASM_OPT_BIN", &self.wasm_opt)
             .env("ESBUILD_BIN", &self.esbuild);

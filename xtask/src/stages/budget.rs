@@ -103,7 +103,7 @@ pub fn run(upload: &Upload, budget: Budget) -> Result<Measured> {
         let list: Vec<_> = biggest.iter().take(5).map(|(n, p)| format!("  {p}: {n} bytes")).collect();
         bail!(
             "the upload is {over}. Biggest files:\n{}\nRun `cargo xtask size` to see which crates and \
-             functions bring the bytes; `--snip` removes panic-message code.",
+             functions bring the bytes; `--snip` (the release default) removes panic-message code.",
             list.join("\n")
         );
     }

@@ -17,7 +17,7 @@ const PACKAGE: &str = "edge-fn";
 pub fn run(settings: &Settings) -> Result<Vec<u8>> {
     let mut cmd = Command::new(&settings.cargo);
     cmd.current_dir(&settings.root)
-        .args(["build", "--package", PACKAGE, "--lib", "--target", TARGET])
+        .args(["rustc", "--package", PACKAGE, "--lib", "--target", TARGET])
         .args(["--profile", settings.profile.cargo_profile()])
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
@@ -26,6 +26,12 @@ pub fn run(settings: &Settings) -> Result<Vec<u8>> {
     }
     if settings.quiet {
         cmd.arg("--quiet");
+    }
+    if settings.profile.optimizes() {
+        // Keep the linker's relocations in the module: they tell the rewrite
+        // stage which data is still used (`rewrite::data_gc`). Only the final
+        // link of the worker crate sees this flag; dependencies build as usual.
+        cmd.args(["--", "-C", "link-arg=--emit-relocs"]);
     }
     let mut child = cmd.spawn().with_context(|| format!("cannot run {}", settings.cargo.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod cargo;
 pub mod emit;
 pub mod optimize;
+pub mod reorder;
 pub mod rewrite;
 pub mod strip;
 pub mod validate;

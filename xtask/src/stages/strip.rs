@@ -52,6 +52,12 @@ fn readable(symbol: &str) -> String {
 
 /// `wasm` with every custom section called `name` removed.
 pub fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
+    without_custom_sections(wasm, |n| n == name)
+}
+
+/// `wasm` without the custom sections whose names `drop` selects; the other
+/// sections are copied byte for byte.
+pub fn without_custom_sections(wasm: &[u8], drop: impl Fn(&str) -> bool) -> Result<Vec<u8>> {
     let corrupt = || "the module is not valid WebAssembly";
     anyhow::ensure!(wasm.len() >= 8 && wasm.starts_with(b"\0asm"), corrupt());
     let mut out = wasm[..8].to_vec();
@@ -62,8 +68,8 @@ pub fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
         let size = reader.read_var_u32().context(corrupt())? as usize;
         let content_start = reader.original_position();
         let content = reader.read_bytes(size).context(corrupt())?;
-        let is_named = id == 0 && BinaryReader::new(content, content_start).read_string().is_ok_and(|n| n == name);
-        if !is_named {
+        let dropped = id == 0 && BinaryReader::new(content, content_start).read_string().is_ok_and(&drop);
+        if !dropped {
             out.extend_from_slice(&wasm[start..content_start + size]);
         }
     }

@@ -72,7 +72,7 @@ fn check_contract(wasm: &[u8], contract: &Contract) -> Result<()> {
     if let Some((module, name)) = imports.difference(&contract.imports).next() {
         bail!(
             "the module imports `{module}`.`{name}`, which the JS glue does not provide; a stage \
-             after wasm-bindgen added it. Rebuild without `--snip` and report the module"
+             after wasm-bindgen added it. Rebuild with `--no-snip` and report the module"
         );
     }
     if let Some(name) = contract.exports.difference(&exports).next() {

@@ -7,6 +7,7 @@
 //! This stage runs before wasm-opt, not after: re-encoding an optimized module
 //! with walrus makes it slightly larger.
 
+pub mod data_gc;
 pub mod snip;
 
 use walrus::Module;
@@ -18,10 +19,14 @@ pub struct Rewritten {
     pub dropped_sections: Vec<String>,
     /// Functions whose bodies `--snip` replaced with `unreachable`.
     pub snipped: usize,
+    /// Bytes of data nothing live refers to, zeroed by [`data_gc`] (`None`
+    /// when the module came without relocations).
+    pub dead_data: Option<usize>,
 }
 
-/// Rewrites `module` in place; `snip` enables [`snip::run`].
-pub fn run(module: &mut Module, snip: bool) -> Rewritten {
+/// Rewrites `module` in place; `snip` enables [`snip::run`], `relocs` (from
+/// the module cargo built) [`data_gc::run`].
+pub fn run(module: &mut Module, snip: bool, relocs: Option<&data_gc::Relocations>) -> Rewritten {
     let mut report = Rewritten::default();
     if !module.producers.fields().is_empty() {
         module.producers.clear();
@@ -36,6 +41,7 @@ pub fn run(module: &mut Module, snip: bool) -> Rewritten {
         report.snipped = snip::run(module).len();
     }
     walrus::passes::gc::run(module);
+    report.dead_data = relocs.map(|relocs| data_gc::run(module, relocs));
     report
 }
 
@@ -88,7 +94,7 @@ mod tests {
     #[test]
     fn drops_custom_sections_and_dead_code_but_keeps_names() {
         let mut module = Module::from_buffer(&sample()).unwrap();
-        let report = run(&mut module, false);
+        let report = run(&mut module, false, None);
         assert!(report.dropped_sections.contains(&"target_features".to_owned()), "{report:?}");
         let out = module.emit_wasm();
         assert_eq!(custom_section_names(&out), vec!["name".to_owned()]);

@@ -47,7 +47,8 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
         diverging.extend(found);
     }
 
-    let mut snipped: Vec<FunctionId> = diverging.into_iter().filter(|&id| !is_unreachable_only(module, id)).collect();
+    let mut snipped: Vec<FunctionId> =
+        diverging.iter().copied().filter(|&id| !is_unreachable_only(module, id)).collect();
     snipped.sort();
     for &id in &snipped {
         if let FunctionKind::Local(f) = &mut module.funcs.get_mut(id).kind {
@@ -56,6 +57,16 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
             body.clear();
             body.push((Instr::Unreachable(walrus::ir::Unreachable {}), InstrLocId::default()));
         }
+    }
+    // A call to a diverging function is a trap: make the call site the trap,
+    // and drop what only computed the call's arguments (the panic's message
+    // and `Location`). Binaryen would inline the trap, which this pipeline
+    // turns off, and would keep the arguments' stores; what is left is
+    // garbage once nothing calls the functions, and so is the data only they
+    // pointed to (see `data_gc`).
+    for (_, f) in module.funcs.iter_local_mut() {
+        let entry = f.entry_block();
+        walrus::ir::dfs_pre_order_mut(&mut TrapEarly { diverging: &diverging }, f, entry);
     }
     snipped
 }
@@ -121,6 +132,61 @@ impl<'instr> Visitor<'instr> for EarlyExits<'_> {
     }
 }
 
+/// In each instruction sequence: calls to diverging functions become
+/// `unreachable`, and the side-effect-free instructions just before an
+/// `unreachable` are removed.
+///
+/// Removing them cannot change what a caller sees: the sequence traps
+/// either way (an instruction that could trap itself, such as a load, only
+/// traps sooner), and a trap leaves no way to read the locals it wrote.
+/// Instructions with effects outside the function (calls, stores, global
+/// writes) stay. Whatever they left on the stack is discarded by
+/// `unreachable`, so the sequence still validates.
+struct TrapEarly<'a> {
+    diverging: &'a HashSet<FunctionId>,
+}
+
+impl walrus::ir::VisitorMut for TrapEarly<'_> {
+    fn start_instr_seq_mut(&mut self, seq: &mut walrus::ir::InstrSeq) {
+        for (instr, _) in &mut seq.instrs {
+            if let Instr::Call(walrus::ir::Call { func }) | Instr::ReturnCall(walrus::ir::ReturnCall { func }) = instr
+                && self.diverging.contains(func)
+            {
+                *instr = Instr::Unreachable(walrus::ir::Unreachable {});
+            }
+        }
+        let mut i = 0;
+        while i < seq.instrs.len() {
+            if matches!(seq.instrs[i].0, Instr::Unreachable(_)) {
+                let first = seq.instrs[..i].iter().rposition(|(instr, _)| !is_pure(instr)).map_or(0, |p| p + 1);
+                seq.instrs.drain(first..i);
+                i = first;
+            }
+            i += 1;
+        }
+    }
+}
+
+/// No effect outside the function but, possibly, a trap.
+fn is_pure(instr: &Instr) -> bool {
+    matches!(
+        instr,
+        Instr::Const(_)
+            | Instr::LocalGet(_)
+            | Instr::LocalSet(_)
+            | Instr::LocalTee(_)
+            | Instr::GlobalGet(_)
+            | Instr::Binop(_)
+            | Instr::Unop(_)
+            | Instr::Select(_)
+            | Instr::Drop(_)
+            | Instr::Load(_)
+            | Instr::RefNull(_)
+            | Instr::RefFunc(_)
+            | Instr::RefIsNull(_)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,13 +236,47 @@ mod tests {
 
     #[test]
     fn snips_only_the_panic_path_and_gc_drops_what_it_used() {
-        let (mut m, [_abort, format, fail, checked_div]) = sample();
+        let (mut m, [abort, format, fail, checked_div]) = sample();
         let snipped = run(&mut m);
         assert_eq!(snipped, vec![fail], "`abort` is already unreachable; `checked_div` returns");
         walrus::passes::gc::run(&mut m);
         assert!(m.funcs.iter().all(|f| f.id() != format), "`format` was only used by the panic path");
+        assert!(
+            m.funcs.iter().all(|f| f.id() != fail && f.id() != abort),
+            "calls to diverging functions became traps, so nothing calls them"
+        );
         assert!(m.imports.iter().all(|i| i.name != "log"), "the logging import went with it");
         assert!(m.funcs.iter().any(|f| f.id() == checked_div));
+    }
+
+    #[test]
+    fn a_call_that_panics_becomes_the_trap_and_its_arguments_go() {
+        let mut m = Module::with_config(ModuleConfig::new());
+        let ty = m.types.add(&[], &[]);
+        let (log, _) = m.add_import_func("env", "log", ty);
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32, ValType::I32], &[]);
+        b.func_body().unreachable();
+        let panic_at = b.finish(vec![m.locals.add(ValType::I32), m.locals.add(ValType::I32)], &mut m.funcs);
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32], &[]);
+        let x = m.locals.add(ValType::I32);
+        // log(); if x { panic_at(x + 1, 0x10_0000) }
+        b.func_body().call(log).local_get(x).if_else(
+            None,
+            |then| {
+                then.local_get(x).i32_const(1).binop(walrus::ir::BinaryOp::I32Add).i32_const(0x10_0000).call(panic_at);
+            },
+            |_| {},
+        );
+        let f = b.finish(vec![x], &mut m.funcs);
+        m.exports.add("f", f);
+        run(&mut m);
+        walrus::passes::gc::run(&mut m);
+        let body = m.funcs.get(f).kind.unwrap_local();
+        let Instr::IfElse(branch) = &body.block(body.entry_block()).instrs[2].0 else { panic!("not an if") };
+        let then: Vec<_> = body.block(branch.consequent).instrs.iter().map(|(i, _)| i).collect();
+        assert!(matches!(then.as_slice(), [Instr::Unreachable(_)]), "{then:?}");
+        assert!(m.funcs.iter().all(|g| g.id() != panic_at), "nothing calls the panicking function any more");
+        assert!(m.imports.iter().any(|i| i.name == "log"), "effects outside the trap path stay");
     }
 
     #[test]
