@@ -1,7 +1,8 @@
 //! `cargo xtask build`: the pipeline, as a flat list of stages.
 //!
-//! cargo → bindgen → rewrite → optimize → strip → validate → budget → emit.
-//! Nothing is written to the output directory until every stage has passed.
+//! cargo → bindgen → rewrite → optimize → reorder → strip → validate →
+//! budget → emit. Nothing is written to the output directory until every
+//! stage has passed.
 
 use std::time::Instant;
 

@@ -22,8 +22,9 @@ pub enum Command {
     /// for `wrangler dev` and `wrangler deploy`.
     ///
     /// Stages: cargo (wasm32) → bindgen → rewrite (walrus) → optimize
-    /// (wasm-opt) → validate → budget → emit. A failed build leaves the
-    /// previous output untouched.
+    /// (wasm-opt) → reorder (functions, for gzip) → strip (names to a symbol
+    /// map) → validate → budget → emit. A failed build leaves the previous
+    /// output untouched.
     Build(BuildArgs),
     /// Show where the module's bytes are: per section, per crate and per
     /// function (names from the symbol map captured before stripping).

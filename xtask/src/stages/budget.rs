@@ -1,4 +1,4 @@
-//! Stage 7: check the upload against Cloudflare's size limits and the
+//! Stage 8: check the upload against Cloudflare's size limits and the
 //! project's own budget, measured the way wrangler measures them: every
 //! module of the upload, concatenated, and that whole gzip-compressed.
 

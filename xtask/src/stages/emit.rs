@@ -1,4 +1,4 @@
-//! Stage 8: write the upload, atomically.
+//! Stage 9: write the upload, atomically.
 //!
 //! Files go to a staging directory beside the output, which then takes the
 //! output's place in one step (`renameat2(RENAME_EXCHANGE)` on Linux), so a

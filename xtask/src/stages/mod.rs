@@ -1,6 +1,6 @@
 //! The build pipeline's stages, one file each, run in order by
-//! [`crate::build`]: cargo → bindgen → rewrite → optimize → strip →
-//! validate → budget → emit.
+//! [`crate::build`]: cargo → bindgen → rewrite → optimize → reorder →
+//! strip → validate → budget → emit.
 
 pub mod bindgen;
 pub mod budget;

@@ -1,4 +1,4 @@
-//! Stage 5: move function names out of the module into a symbol map.
+//! Stage 6: move function names out of the module into a symbol map.
 //!
 //! Names survive rewriting and optimizing so that they still match the final
 //! function indices; here they are written to `index_bg.wasm.symbols`

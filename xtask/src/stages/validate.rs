@@ -1,4 +1,4 @@
-//! Stage 6: validate the final module before it is accepted.
+//! Stage 7: validate the final module before it is accepted.
 //!
 //! 1. Full wasmparser validation against the features workerd's V8 runs.
 //! 2. The module still honours the contract wasm-bindgen generated the JS glue

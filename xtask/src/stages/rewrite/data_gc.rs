@@ -422,7 +422,7 @@ mod tests {
     fn finds_the_symbols_holding_an_address() {
         let symbols = vec![Some(10..20), None, Some(12..14), Some(20..30), Some(0..100)];
         let index = SymbolIndex::new(&symbols);
-        let mut at = |a| {
+        let at = |a| {
             let mut v: Vec<_> = index.containing(a).collect();
             v.sort();
             v
