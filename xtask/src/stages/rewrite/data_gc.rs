@@ -405,6 +405,27 @@ mod tests {
     }
 
     #[test]
+    fn relocations_land_where_the_linker_put_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = compile(dir.path());
+        let relocs = Relocations::parse(&raw).unwrap().unwrap();
+        let module = walrus::Module::from_buffer(&without_relocations(&raw).unwrap()).unwrap();
+        let segments = segments(&module);
+        assert!(!relocs.data_refs.is_empty() && !relocs.code_refs.is_empty());
+        // Each pointer stored in data holds the address of the symbol it is relocated against.
+        for &(address, symbol) in &relocs.data_refs {
+            let target = relocs.symbols[symbol].clone().unwrap();
+            let pointer = read_u32(&module, &segments, address).unwrap();
+            assert!(target.contains(&pointer) || pointer == target.end, "{pointer} outside {target:?}");
+        }
+        // Each code relocation falls inside an instruction of the code section.
+        for &(position, _) in &relocs.code_refs {
+            let op = relocs.operator_at(position).unwrap();
+            assert!(op < position && position - op < 6, "operator at {op}, immediate at {position}");
+        }
+    }
+
+    #[test]
     fn a_module_without_relocations_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let plain = without_relocations(&compile(dir.path())).unwrap();
