@@ -28,7 +28,8 @@ pub fn resize(image: DynamicImage, source: Rect, width: u32, height: u32) -> Res
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("resizing failed: {e}"));
     let src = ImageRef::new(src_w, src_h, &pixels, pixel_type).map_err(|e| failed(&e))?;
     let mut dst = Image::new(width, height, pixel_type);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FILTER)).crop(
+    // Premultiplying an opaque image changes nothing and costs a pass each way.
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FILTER)).use_alpha(alpha).crop(
         source.left,
         source.top,
         source.width,
