@@ -154,7 +154,9 @@ pub struct PipelineFlags {
     #[arg(long, overrides_with = "snip")]
     pub no_snip: bool,
     /// Fail when the whole upload is over N bytes gzip-compressed. Overrides
-    /// `max_gzip_bytes` in `[workspace.metadata.edge]` (Cargo.toml).
+    /// `max_gzip_bytes` in `[workspace.metadata.edge]` (Cargo.toml), which
+    /// only release builds are held to (`dev` and `profiling` only to the
+    /// plan's limit).
     #[arg(long, value_name = "N")]
     pub max_gzip_bytes: Option<u64>,
     /// Print the build report (stage sizes and times, upload size) as JSON on

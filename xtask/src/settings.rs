@@ -46,6 +46,11 @@ impl Settings {
         let mut budget = budget_from_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
         if flags.max_gzip_bytes.is_some() {
             budget.max_gzip_bytes = flags.max_gzip_bytes;
+        } else if flags.profile != Profile::Release {
+            // The project's budget is for the size-optimized build. `dev` (no
+            // wasm-opt) and `profiling` (function names kept) are larger by
+            // design and only held to the plan's limit.
+            budget.max_gzip_bytes = None;
         }
         let snip = snips(&flags);
         Ok(Settings {
@@ -164,6 +169,20 @@ mod tests {
         assert!(!snip(&["--profile", "profiling"]));
         assert!(snip(&["--profile", "dev", "--snip"]));
         assert!(snip(&["--no-snip", "--snip"]), "the last of the pair wins");
+    }
+
+    #[test]
+    fn the_project_budget_applies_to_release_builds_and_explicit_limits() {
+        let settings = |profile, max_gzip_bytes| {
+            Settings::new(PipelineFlags { profile, max_gzip_bytes, ..PipelineFlags::default() }).unwrap().budget
+        };
+        assert_eq!(settings(Profile::Dev, None).max_gzip_bytes, None);
+        assert_eq!(settings(Profile::Dev, Some(5)).max_gzip_bytes, Some(5));
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        let project = budget_from_manifest(&manifest).unwrap().max_gzip_bytes;
+        assert!(project.is_some());
+        assert_eq!(settings(Profile::Release, None).max_gzip_bytes, project);
+        assert_eq!(settings(Profile::Profiling, None).max_gzip_bytes, None);
     }
 
     #[test]
