@@ -4,7 +4,8 @@
 //! segment, and nothing after it can tell which of them are still used:
 //! walrus and binaryen remove dead *code*, but a segment is an opaque blob.
 //! After `--snip` most panic sites are gone, and with them every use of their
-//! messages, file names and `Location`s — a quarter of the segment.
+//! messages, file names and `Location`s: here 23,852 non-zero bytes of a
+//! 143,605-byte segment.
 //!
 //! The cargo stage links with `--emit-relocs`, so the raw module says where
 //! each data symbol lies (the `linking` section) and which instruction or
