@@ -56,16 +56,11 @@ impl Relocations {
         let mut segments: Vec<(Range<usize>, u32)> = Vec::new();
         let mut defined = Vec::new();
         let (mut code_entries, mut data_entries) = (None, None);
+        let mut bodies = Vec::new();
         for payload in Parser::new(0).parse_all(wasm) {
             match payload.context(corrupt)? {
                 Payload::CodeSectionStart { range, .. } => code_start = range.start,
-                Payload::CodeSectionEntry(body) => {
-                    let mut ops = body.get_operators_reader().context(corrupt)?;
-                    while !ops.eof() {
-                        relocs.operators.push(ops.original_position() as u32);
-                        ops.read().context(corrupt)?;
-                    }
-                }
+                Payload::CodeSectionEntry(body) => bodies.push(body),
                 Payload::DataSection(section) => {
                     let data_start = section.range().start;
                     for segment in section {
@@ -105,6 +100,14 @@ impl Relocations {
             }
         }
         let Some(code_entries) = code_entries else { return Ok(None) };
+        // Walked only now: a module without relocations (a dev build) costs nothing more.
+        for body in bodies {
+            let mut ops = body.get_operators_reader().context(corrupt)?;
+            while !ops.eof() {
+                relocs.operators.push(ops.original_position() as u32);
+                ops.read().context(corrupt)?;
+            }
+        }
         for (index, def) in defined {
             let Some((_, base)) = segments.get(def.index as usize) else { return Ok(None) };
             let start = base + def.offset;
