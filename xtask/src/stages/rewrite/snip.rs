@@ -14,6 +14,11 @@
 //!
 //! A call to a wasm-bindgen import that throws a JS exception (`…throw…`) is
 //! treated as a way out: that exception is catchable by JS, a trap is not.
+//!
+//! Then every call to a diverging function becomes the trap itself, and the
+//! side-effect-free code that only computed its arguments goes ([`TrapEarly`]),
+//! so the panic sites inside functions that do return lose their message and
+//! `Location` too.
 
 use std::collections::HashSet;
 
@@ -60,10 +65,9 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
     }
     // A call to a diverging function is a trap: make the call site the trap,
     // and drop what only computed the call's arguments (the panic's message
-    // and `Location`). Binaryen would inline the trap, which this pipeline
-    // turns off, and would keep the arguments' stores; what is left is
-    // garbage once nothing calls the functions, and so is the data only they
-    // pointed to (see `data_gc`).
+    // and `Location`). Binaryen would only get there by inlining, which this
+    // pipeline turns off. The functions are garbage once nothing calls them,
+    // and so is the data only their callers pointed to (see `data_gc`).
     for (_, f) in module.funcs.iter_local_mut() {
         let entry = f.entry_block();
         walrus::ir::dfs_pre_order_mut(&mut TrapEarly { diverging: &diverging }, f, entry);
