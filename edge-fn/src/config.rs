@@ -9,6 +9,16 @@ pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 10_000;
 pub const MAX_REDIRECTS: usize = 5;
 /// Default for `CACHE_CONTROL`.
 pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=86400";
+/// Default for `BODY_TIMEOUT_MS`.
+pub const DEFAULT_BODY_TIMEOUT_MS: u32 = 10_000;
+/// Default for `MEMORY_BUDGET_MIB`: well under the isolate's 128 MB, which
+/// JavaScript objects and the runtime share with the Wasm memory.
+pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 96;
+/// The smallest `MEMORY_BUDGET_MIB`: one request at the largest plan (source
+/// and working memory) and the module's own memory must fit.
+pub const MIN_MEMORY_BUDGET_MIB: u32 = 96;
+/// Default for `QUEUE_TIMEOUT_MS`.
+pub const DEFAULT_QUEUE_TIMEOUT_MS: u32 = 5_000;
 
 /// Everything configurable, with its defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,22 +31,34 @@ pub struct Config {
     pub cache_control: String,
     /// `URL_SIGNING_KEY` (a secret): when set, only signed URLs are served.
     pub signing_key: Option<String>,
+    /// `BODY_TIMEOUT_MS`: how long reading a POST body may take.
+    pub body_timeout_ms: u32,
+    /// `MEMORY_BUDGET_MIB`: Wasm memory all requests in flight may reach together.
+    pub memory_budget_mib: u32,
+    /// `QUEUE_TIMEOUT_MS`: how long a request may wait for memory before a 503.
+    pub queue_timeout_ms: u32,
 }
 
 impl Config {
     /// Reads the configuration through `var` (a `[vars]` lookup).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let timeout = match var("ORIGIN_TIMEOUT_MS") {
-            None => DEFAULT_ORIGIN_TIMEOUT_MS,
-            Some(v) => v.trim().parse().ok().filter(|&ms| ms > 0).ok_or_else(|| {
-                format!("ORIGIN_TIMEOUT_MS must be a positive whole number of milliseconds, not `{v}`")
-            })?,
+        let number = |name: &str, default: u32, min: u32, unit: &str| match var(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n| n >= min)
+                .ok_or_else(|| format!("{name} must be a whole number of {unit} of at least {min}, not `{v}`")),
         };
         Ok(Config {
             allowed: Allowlist::parse(&var("ALLOWED_ORIGINS").unwrap_or_default())?,
-            origin_timeout_ms: timeout,
+            origin_timeout_ms: number("ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS, 1, "milliseconds")?,
             cache_control: var("CACHE_CONTROL").unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_owned()),
             signing_key: var("URL_SIGNING_KEY").filter(|key| !key.is_empty()),
+            body_timeout_ms: number("BODY_TIMEOUT_MS", DEFAULT_BODY_TIMEOUT_MS, 1, "milliseconds")?,
+            memory_budget_mib: number("MEMORY_BUDGET_MIB", DEFAULT_MEMORY_BUDGET_MIB, MIN_MEMORY_BUDGET_MIB, "MiB")?,
+            queue_timeout_ms: number("QUEUE_TIMEOUT_MS", DEFAULT_QUEUE_TIMEOUT_MS, 1, "milliseconds")?,
         })
     }
 }
@@ -110,6 +132,24 @@ impl Allowlist {
         })
     }
 
+    /// A canonical text of the list, for cache keys: an answer cached under
+    /// one allowlist is not served under another.
+    pub fn fingerprint(&self) -> String {
+        let mut entries: Vec<String> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let port = e.port.map_or("*".to_owned(), |p| p.to_string());
+                format!("{}://{}{}:{port}", e.scheme, if e.subdomains { "*." } else { "" }, e.host)
+            })
+            .collect();
+        if self.any {
+            entries.push("*".into());
+        }
+        entries.sort();
+        entries.join(",")
+    }
+
     /// The error for a source this list does not allow.
     pub fn refusal(&self, origin: &str) -> Error {
         if self.entries.is_empty() && !self.any {
@@ -164,6 +204,14 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_ignores_order_and_tells_lists_apart() {
+        let a = Allowlist::parse("https://a.example, http://127.0.0.1:*").unwrap();
+        let b = Allowlist::parse("http://127.0.0.1:*,https://A.example:443").unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), Allowlist::parse("https://a.example").unwrap().fingerprint());
+    }
+
+    #[test]
     fn malformed_entries_are_named() {
         for bad in ["img.example", "ftp://x", "https://", "https://a/b", "https://a:port"] {
             let err = Allowlist::parse(bad).unwrap_err();
@@ -176,7 +224,10 @@ mod tests {
         let config = Config::from_vars(|_| None).unwrap();
         assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
         assert_eq!(config.cache_control, DEFAULT_CACHE_CONTROL);
-        let err = Config::from_vars(|k| (k == "ORIGIN_TIMEOUT_MS").then(|| "soon".to_owned())).unwrap_err();
-        assert!(err.contains("ORIGIN_TIMEOUT_MS"), "{err}");
+        assert_eq!(config.memory_budget_mib, DEFAULT_MEMORY_BUDGET_MIB);
+        for (name, value) in [("ORIGIN_TIMEOUT_MS", "soon"), ("BODY_TIMEOUT_MS", "0"), ("MEMORY_BUDGET_MIB", "64")] {
+            let err = Config::from_vars(|k| (k == name).then(|| value.to_owned())).unwrap_err();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
     }
 }

@@ -1,6 +1,10 @@
-//! Reading images: the header first (size, orientation, JPEG coding), then
-//! the pixels — JPEG at 1/2, 1/4 or 1/8 scale when the output is that much
-//! smaller (DCT-domain scaling: the smaller image is never built at full size).
+//! Reading images: the header first (size, orientation, what the decoder will
+//! hold), then the pixels as 8-bit RGBA — JPEG at 1/2, 1/4 or 1/8 scale when
+//! the output is that much smaller (DCT-domain scaling: the smaller image is
+//! never built at full size).
+//!
+//! Every format ends in one RGBA buffer, expanded in place where the decoder
+//! lets us choose the buffer (PNG), so the plan can count each byte held.
 
 use std::io::Cursor;
 
@@ -9,7 +13,10 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::error::Error;
-use crate::limits::{MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE, MAX_WORKING_BYTES};
+use crate::limits::{
+    MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
+};
+use crate::survey;
 
 /// What the header says, before any pixel is decoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,13 +27,19 @@ pub struct Header {
     pub width: u32,
     /// Stored height, before orientation.
     pub height: u32,
-    /// The EXIF orientation (applied after decoding).
+    /// The EXIF orientation (applied after resizing).
     pub orientation: Orientation,
     /// Progressive JPEG: the decoder keeps every DCT coefficient of the
     /// full-size image until the last scan.
     pub progressive: bool,
-    /// Colour channels after decoding (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA).
+    /// Samples per pixel the decoder produces (1 grey … 4 RGBA or CMYK).
     pub channels: u8,
+    /// Bytes per sample in the stored image (2 for 16-bit PNG).
+    pub sample_bytes: u8,
+    /// JPEG only: scans and blocks, from the markers.
+    pub jpeg: survey::Jpeg,
+    /// Metadata the decoder keeps while it runs (ICC segments, EXIF copies).
+    pub metadata_bytes: u64,
 }
 
 impl Header {
@@ -44,42 +57,116 @@ pub fn transposes(orientation: Orientation) -> bool {
     )
 }
 
-/// Reads the header of a JPEG, PNG, WebP or GIF.
+/// Decoded pixels: 8-bit RGBA, `width × height × 4` bytes.
+#[derive(Debug)]
+pub struct Rgba {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The samples, row by row.
+    pub pixels: Vec<u8>,
+    /// Whether any pixel may be transparent (the source has an alpha channel).
+    pub alpha: bool,
+}
+
+/// Reads the header of a JPEG, PNG, WebP or GIF and checks it against the
+/// size limits and, for JPEG, the scan limits.
 pub fn header(input: &[u8]) -> Result<Header, Error> {
     let format = sniff(input)?;
-    let header = if format == ImageFormat::Jpeg {
-        let mut decoder = jpeg_decoder::Decoder::new(input);
-        decoder.read_info().map_err(jpeg_error)?;
-        let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
-        let orientation =
-            decoder.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
-        let channels = match info.pixel_format {
-            jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => 1,
-            _ => 3,
-        };
-        Header {
-            format,
-            width: u32::from(info.width),
-            height: u32::from(info.height),
-            orientation,
-            progressive: info.coding_process == jpeg_decoder::CodingProcess::DctProgressive,
-            channels,
-        }
-    } else {
-        let mut decoder = reader(input, format).into_decoder().map_err(image_error)?;
-        let (width, height) = decoder.dimensions();
-        let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-        Header {
-            format,
-            width,
-            height,
-            orientation,
-            progressive: false,
-            channels: decoder.color_type().channel_count(),
+    let header = match format {
+        ImageFormat::Jpeg => jpeg_header(input)?,
+        ImageFormat::Png => png_header(input)?,
+        _ => {
+            let exif = if format == ImageFormat::WebP { survey::webp_exif_bytes(input) } else { 0 };
+            check_exif(exif)?;
+            let mut decoder = reader(input, format).into_decoder().map_err(image_error)?;
+            let (width, height) = decoder.dimensions();
+            let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+            Header {
+                format,
+                width,
+                height,
+                orientation,
+                progressive: false,
+                channels: decoder.color_type().channel_count(),
+                sample_bytes: 1,
+                jpeg: survey::Jpeg::default(),
+                metadata_bytes: exif,
+            }
         }
     };
-    check_size(&header)?;
+    check_size(header.width, header.height)?;
     Ok(header)
+}
+
+fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
+    let jpeg = survey::jpeg(input);
+    let mut decoder = jpeg_decoder::Decoder::new(input);
+    decoder.read_info().map_err(jpeg_error)?;
+    let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
+    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
+    let (channels, sample_bytes) = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => (1, 1),
+        jpeg_decoder::PixelFormat::L16 => (1, 2),
+        jpeg_decoder::PixelFormat::RGB24 => (3, 1),
+        jpeg_decoder::PixelFormat::CMYK32 => (4, 1),
+    };
+    if jpeg.icc_bytes > MAX_ICC_BYTES {
+        return Err(Error::UnsupportedImage(format!(
+            "the JPEG carries {} bytes of ICC profile; at most {MAX_ICC_BYTES} are accepted",
+            jpeg.icc_bytes
+        )));
+    }
+    if jpeg.scans > MAX_JPEG_SCANS || jpeg.passes() > MAX_JPEG_PASSES {
+        return Err(Error::TooLarge(format!(
+            "the JPEG has {} scans adding up to {} passes over its {} blocks; the limits are {MAX_JPEG_SCANS} scans \
+             and {MAX_JPEG_PASSES} passes (encoders write at most about 12)",
+            jpeg.scans,
+            jpeg.passes(),
+            jpeg.blocks
+        )));
+    }
+    Ok(Header {
+        format: ImageFormat::Jpeg,
+        width: u32::from(info.width),
+        height: u32::from(info.height),
+        orientation,
+        progressive: info.coding_process == jpeg_decoder::CodingProcess::DctProgressive,
+        channels,
+        sample_bytes,
+        jpeg,
+        // The decoder keeps every ICC segment, and one APP1 (EXIF) of at most 64 KiB.
+        metadata_bytes: jpeg.icc_bytes + 65_536,
+    })
+}
+
+fn png_header(input: &[u8]) -> Result<Header, Error> {
+    let exif = survey::png_exif_bytes(input);
+    check_exif(exif)?;
+    let mut decoder = png_decoder(input);
+    let ihdr = decoder.read_header_info().map_err(png_error)?;
+    check_size(ihdr.width, ihdr.height)?;
+    let reader = decoder.read_info().map_err(png_error)?;
+    let info = reader.info();
+    let orientation = info
+        .exif_metadata
+        .as_deref()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    let (color, _) = reader.output_color_type();
+    Ok(Header {
+        format: ImageFormat::Png,
+        width: info.width,
+        height: info.height,
+        orientation,
+        progressive: false,
+        channels: color.samples() as u8,
+        sample_bytes: if info.bit_depth == png::BitDepth::Sixteen { 2 } else { 1 },
+        jpeg: survey::Jpeg::default(),
+        // The decoder keeps the chunk's bytes and a copy of them.
+        metadata_bytes: 2 * exif,
+    })
 }
 
 /// The largest JPEG scale-down (8, 4, 2 or 1) that keeps at least
@@ -94,60 +181,148 @@ pub fn jpeg_denominator(header: &Header, needed_w: f64, needed_h: f64) -> u32 {
         .unwrap_or(1)
 }
 
-/// Bytes the decoder needs for `header` at scale 1/`denominator`: the
-/// pixels, plus the JPEG decoder's component planes, plus — for progressive
-/// JPEG — its full-size coefficient buffers (2 bytes per sample).
+/// The decoded size at scale 1/`denominator`.
+pub fn decoded_size(header: &Header, denominator: u32) -> (u32, u32) {
+    (header.width.div_ceil(denominator), header.height.div_ceil(denominator))
+}
+
+/// Bytes decoding `header` at 1/`denominator` may add to the memory's
+/// high-water mark, up to and including the RGBA result, besides the source.
 pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
-    let (w, h) = (u64::from(header.width.div_ceil(denominator)), u64::from(header.height.div_ceil(denominator)));
-    let pixels = w * h * u64::from(header.channels.max(3));
-    match header.format {
-        ImageFormat::Jpeg if header.progressive => {
-            pixels * 2 + u64::from(header.width) * u64::from(header.height) * 2 * u64::from(header.channels)
+    let (w, h) = decoded_size(header, denominator);
+    let px = u64::from(w) * u64::from(h);
+    let rgba = px * 4;
+    let c = u64::from(header.channels) * u64::from(header.sample_bytes);
+    let held = match header.format {
+        ImageFormat::Jpeg => {
+            // Progressive: every coefficient (2 bytes) of every block until the last scan.
+            let coefficients = if header.progressive { header.jpeg.blocks * 64 * 2 } else { 0 };
+            // Component planes at the output scale, the interleaved output,
+            // the coefficients, then the RGBA expansion (which may not fit
+            // where the decoder was).
+            let expansion = if header.channels == 4 { 0 } else { rgba };
+            coefficients + px * u64::from(header.channels) + px * c + expansion
         }
-        ImageFormat::Jpeg => pixels * 2,
-        _ => pixels,
+        // Into our own RGBA-sized buffer; the decoder keeps a few rows of the
+        // stored bit depth (current, previous, de-interlacing).
+        ImageFormat::Png => rgba + 4 * u64::from(header.width) * 4 * u64::from(header.sample_bytes),
+        // image's buffer at the decoded depth, the decoder's own frame
+        // (YUV planes, or ARGB words and an alpha plane), then the RGBA copy.
+        ImageFormat::WebP => px * c + px * 5 + rgba,
+        // The gif crate's RGBA frame, the canvas, then the RGBA result.
+        _ => px * 4 + rgba,
+    };
+    held + header.metadata_bytes + DECODER_STATE_BYTES
+}
+
+/// Tables, windows and row buffers any decoder keeps besides pixels.
+const DECODER_STATE_BYTES: u64 = 1 << 20;
+
+/// Decodes the pixels, JPEG at 1/`denominator` scale, as 8-bit RGBA.
+pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
+    match header.format {
+        ImageFormat::Jpeg => decode_jpeg(input, header, denominator),
+        ImageFormat::Png => decode_png(input),
+        format => {
+            // Decodes the first frame of an animated GIF or WebP.
+            let decoder = reader(input, format).into_decoder().map_err(image_error)?;
+            let image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+            let alpha = image.color().has_alpha();
+            let rgba = image.into_rgba8();
+            Ok(Rgba { width: rgba.width(), height: rgba.height(), pixels: rgba.into_raw(), alpha })
+        }
     }
 }
 
-/// Decodes the pixels, JPEG at 1/`denominator` scale.
-pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<DynamicImage, Error> {
-    if header.format != ImageFormat::Jpeg {
-        // Decodes the first frame of an animated GIF or WebP.
-        let decoder = reader(input, header.format).into_decoder().map_err(image_error)?;
-        return DynamicImage::from_decoder(decoder).map_err(image_error);
-    }
-    let mut decoder = jpeg_decoder::Decoder::new(input);
-    decoder.set_max_decoding_buffer_size(MAX_WORKING_BYTES as usize);
-    let (w, h) = (header.width.div_ceil(denominator), header.height.div_ceil(denominator));
-    if denominator > 1 {
-        decoder.scale(w as u16, h as u16).map_err(jpeg_error)?;
-    }
-    let pixels = decoder.decode().map_err(jpeg_error)?;
-    let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let truncated = || Error::UnsupportedImage("the JPEG decoded to fewer pixels than its size".into());
-    Ok(match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
-            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).ok_or_else(truncated)?)
+fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
+    let (pixels, info) = {
+        let mut decoder = jpeg_decoder::Decoder::new(input);
+        decoder.set_max_decoding_buffer_size(crate::limits::MAX_WORKING_BYTES as usize);
+        let (w, h) = decoded_size(header, denominator);
+        if denominator > 1 {
+            decoder.scale(w as u16, h as u16).map_err(jpeg_error)?;
         }
+        let pixels = decoder.decode().map_err(jpeg_error)?;
+        let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
+        // The decoder (coefficients, planes, ICC segments) goes here.
+        (pixels, info)
+    };
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let mut pixels = pixels;
+    let channels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => 1,
         jpeg_decoder::PixelFormat::L16 => {
-            let wide = pixels.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
-            DynamicImage::ImageLuma16(image::ImageBuffer::from_raw(w, h, wide).ok_or_else(truncated)?)
+            // Big-endian 16-bit grey: keep the high byte, in place.
+            for i in 0..pixels.len() / 2 {
+                pixels[i] = pixels[2 * i];
+            }
+            pixels.truncate(pixels.len() / 2);
+            1
         }
-        jpeg_decoder::PixelFormat::RGB24 => {
-            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(truncated)?)
-        }
+        jpeg_decoder::PixelFormat::RGB24 => 3,
         jpeg_decoder::PixelFormat::CMYK32 => {
-            let rgb = pixels
-                .chunks_exact(4)
-                .flat_map(|p| {
-                    let k = u16::from(p[3]);
-                    [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k + 127) / 255) as u8)
-                })
-                .collect();
-            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, rgb).ok_or_else(truncated)?)
+            for p in pixels.chunks_exact_mut(4) {
+                let k = u16::from(p[3]);
+                for c in &mut p[..3] {
+                    *c = ((u16::from(*c) * k + 127) / 255) as u8;
+                }
+                p[3] = 255;
+            }
+            4
         }
-    })
+    };
+    let count = u64::from(width) * u64::from(height);
+    if pixels.len() as u64 != count * channels {
+        return Err(Error::UnsupportedImage("the JPEG decoded to fewer pixels than its size".into()));
+    }
+    expand_to_rgba(&mut pixels, channels as usize);
+    Ok(Rgba { width, height, pixels, alpha: false })
+}
+
+fn decode_png(input: &[u8]) -> Result<Rgba, Error> {
+    let mut reader = png_decoder(input).read_info().map_err(png_error)?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    let size = reader.output_buffer_size().ok_or_else(|| Error::TooLarge("the PNG does not fit in memory".into()))?;
+    let (color, _) = reader.output_color_type();
+    let channels = color.samples();
+    // One buffer, sized for RGBA from the start: decoded into its front, then
+    // expanded in place.
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * 4);
+    pixels.resize(size, 0);
+    reader.next_frame(&mut pixels).map_err(png_error)?;
+    drop(reader);
+    expand_to_rgba(&mut pixels, channels);
+    Ok(Rgba { width, height, pixels, alpha: matches!(channels, 2 | 4) })
+}
+
+/// A PNG decoder that skips `iCCP` and text chunks unread (never inflated)
+/// and gives 8-bit samples, palettes and transparency expanded.
+fn png_decoder(input: &[u8]) -> png::Decoder<Cursor<&[u8]>> {
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(input), png::Limits { bytes: 4 << 20 });
+    decoder.set_ignore_iccp_chunk(true);
+    decoder.set_ignore_text_chunk(true);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder
+}
+
+/// Expands 1 (grey), 2 (grey, alpha) or 3 (RGB) samples per pixel to RGBA
+/// in place, growing the buffer (without a copy when it has the capacity).
+pub fn expand_to_rgba(pixels: &mut Vec<u8>, channels: usize) {
+    if channels == 4 {
+        return;
+    }
+    let count = pixels.len() / channels;
+    pixels.resize(count * 4, 0);
+    // Back to front: each pixel's new place is at or after its old one.
+    for i in (0..count).rev() {
+        let s = i * channels;
+        let rgba = match channels {
+            1 => [pixels[s], pixels[s], pixels[s], 255],
+            2 => [pixels[s], pixels[s], pixels[s], pixels[s + 1]],
+            _ => [pixels[s], pixels[s + 1], pixels[s + 2], 255],
+        };
+        pixels[i * 4..i * 4 + 4].copy_from_slice(&rgba);
+    }
 }
 
 /// Identifies the source format from its magic bytes; only formats the worker
@@ -171,14 +346,22 @@ fn reader(input: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SOURCE_SIDE);
     limits.max_image_height = Some(MAX_SOURCE_SIDE);
-    limits.max_alloc = Some(MAX_WORKING_BYTES);
+    limits.max_alloc = Some(crate::limits::MAX_WORKING_BYTES);
     let mut reader = ImageReader::with_format(Cursor::new(input), format);
     reader.limits(limits);
     reader
 }
 
-fn check_size(header: &Header) -> Result<(), Error> {
-    let (width, height) = (header.width, header.height);
+fn check_exif(bytes: u64) -> Result<(), Error> {
+    if bytes > MAX_EXIF_BYTES {
+        return Err(Error::UnsupportedImage(format!(
+            "the image carries {bytes} bytes of EXIF metadata; at most {MAX_EXIF_BYTES} are accepted"
+        )));
+    }
+    Ok(())
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), Error> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels == 0 {
         return Err(Error::UnsupportedImage(format!("the image declares an empty size ({width}x{height})")));
@@ -201,14 +384,81 @@ fn jpeg_error(e: jpeg_decoder::Error) -> Error {
     }
 }
 
+fn png_error(e: png::DecodingError) -> Error {
+    match e {
+        png::DecodingError::LimitsExceeded => {
+            Error::TooLarge("decoding the PNG needs more memory than its size allows".into())
+        }
+        other => Error::UnsupportedImage(format!("the PNG cannot be decoded: {other}")),
+    }
+}
+
 fn image_error(e: ImageError) -> Error {
     match e {
         ImageError::Limits(l) => match l.kind() {
             LimitErrorKind::DimensionError => {
                 Error::TooLarge(format!("the image is larger than {MAX_SOURCE_SIDE} pixels on a side"))
             }
-            _ => Error::TooLarge(format!("decoding the image needs more than {} MiB", MAX_WORKING_BYTES >> 20)),
+            _ => Error::TooLarge(format!(
+                "decoding the image needs more than {} MiB",
+                crate::limits::MAX_WORKING_BYTES >> 20
+            )),
         },
         other => Error::UnsupportedImage(format!("the image cannot be decoded: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_to_rgba_in_place() {
+        let mut grey = vec![1, 2];
+        expand_to_rgba(&mut grey, 1);
+        assert_eq!(grey, [1, 1, 1, 255, 2, 2, 2, 255]);
+        let mut grey_alpha = vec![1, 9, 2, 8];
+        expand_to_rgba(&mut grey_alpha, 2);
+        assert_eq!(grey_alpha, [1, 1, 1, 9, 2, 2, 2, 8]);
+        let mut rgb = Vec::with_capacity(8);
+        rgb.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
+        let before = rgb.as_ptr();
+        expand_to_rgba(&mut rgb, 3);
+        assert_eq!(rgb, [1, 2, 3, 255, 4, 5, 6, 255]);
+        assert_eq!(rgb.as_ptr(), before, "no new buffer when the capacity is there");
+    }
+
+    #[test]
+    fn png_text_and_icc_chunks_are_never_inflated() {
+        // An ICC profile that inflates to 16 MiB: the decoder must skip it.
+        let mut out = Vec::new();
+        let mut info = png::Info::with_size(4, 4);
+        info.color_type = png::ColorType::Rgb;
+        info.icc_profile = Some(vec![0u8; 16 << 20].into());
+        let encoder = png::Encoder::with_info(&mut out, info).unwrap();
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[7u8; 4 * 4 * 3]).unwrap();
+        drop(writer);
+        assert!(out.len() < 100_000, "the profile compresses: {} bytes", out.len());
+        let header = header(&out).unwrap();
+        assert_eq!(header.metadata_bytes, 0);
+        let rgba = decode(&out, &header, 1).unwrap();
+        assert_eq!((rgba.width, rgba.height, rgba.pixels.len()), (4, 4, 64));
+    }
+
+    #[test]
+    fn a_large_png_exif_chunk_is_refused() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8; 4], data: &[u8]| {
+            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            png.extend_from_slice(kind);
+            png.extend_from_slice(data);
+            png.extend_from_slice(&[0; 4]);
+        };
+        chunk(b"IHDR", &[0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0]);
+        chunk(b"eXIf", &vec![0; MAX_EXIF_BYTES as usize + 1]);
+        let err = header(&png).unwrap_err();
+        assert_eq!(err.status(), 415, "{err}");
+        assert!(err.to_string().contains("EXIF"), "{err}");
     }
 }

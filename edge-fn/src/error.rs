@@ -33,6 +33,10 @@ pub enum Error {
     UnsupportedImage(String),
     /// The origin could not be fetched or answered with an error (502).
     Origin(String),
+    /// The request body did not arrive in time (408).
+    Timeout(String),
+    /// The isolate's memory budget is taken by other requests (503, with `Retry-After`).
+    Overloaded(String),
     /// Encoding the result failed (422: the request was valid but cannot be served).
     Encode(String),
 }
@@ -55,6 +59,8 @@ impl Error {
             Error::UnsupportedImage(_) => 415,
             Error::Encode(_) => 422,
             Error::Origin(_) => 502,
+            Error::Timeout(_) => 408,
+            Error::Overloaded(_) => 503,
         }
     }
 
@@ -71,6 +77,8 @@ impl Error {
             Error::UnsupportedImage(_) => "unsupported_image",
             Error::Encode(_) => "encode_failed",
             Error::Origin(_) => "origin_failed",
+            Error::Timeout(_) => "request_timeout",
+            Error::Overloaded(_) => "overloaded",
         }
     }
 
@@ -93,6 +101,8 @@ impl fmt::Display for Error {
             Error::TooLarge(msg)
             | Error::UnsupportedImage(msg)
             | Error::Origin(msg)
+            | Error::Timeout(msg)
+            | Error::Overloaded(msg)
             | Error::Encode(msg)
             | Error::Forbidden(msg)
             | Error::Unauthorized(msg)
@@ -143,6 +153,8 @@ mod tests {
             Error::UnsupportedImage("bmp".into()),
             Error::Origin("down".into()),
             Error::Encode("no".into()),
+            Error::Timeout("slow".into()),
+            Error::Overloaded("busy".into()),
         ];
         for e in all {
             assert!(matches!(e.status(), 400..=499 | 502 | 503), "{e:?} -> {}", e.status());

@@ -44,11 +44,24 @@ pub fn etag(source: Source<'_>, options: &Options, accepts_webp: bool) -> String
     format!("\"{:016x}\"", hash.0)
 }
 
-/// Whether an `If-None-Match` header value matches `etag` (weak comparison,
-/// as RFC 9110 prescribes for this header).
+/// Whether an `If-None-Match` header value names `etag` (weak comparison,
+/// as RFC 9110 prescribes for this header). `*` is not a tag: see [`is_any`].
 pub fn none_match(header: &str, etag: &str) -> bool {
     let ours = etag.trim_start_matches("W/");
-    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+    header.split(',').map(str::trim).any(|tag| tag.trim_start_matches("W/") == ours)
+}
+
+/// Whether an `If-None-Match` header is `*`: it matches only a
+/// representation that exists, so only once the image has been made.
+pub fn is_any(header: &str) -> bool {
+    header.trim() == "*"
+}
+
+/// The 64-bit FNV-1a hash of `bytes`.
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    let mut hash = Fnv1a::default();
+    hash.write(bytes);
+    hash.0
 }
 
 /// 64-bit FNV-1a: small, fast, and enough to tell outputs apart (this is a
@@ -101,7 +114,8 @@ mod tests {
         let tag = "\"0123456789abcdef\"";
         assert!(none_match(tag, tag));
         assert!(none_match("\"other\", W/\"0123456789abcdef\"", tag));
-        assert!(none_match("*", tag));
+        assert!(!none_match("*", tag), "`*` needs an image that exists");
+        assert!(is_any(" * ") && !is_any(tag));
         assert!(!none_match("\"other\"", tag));
         assert!(!none_match("", tag));
     }

@@ -142,6 +142,24 @@ pub fn layout(width: u32, height: u32, box_w: Option<u32>, box_h: Option<u32>, f
 }
 
 impl Layout {
+    /// This layout with its result scaled down, keeping the aspect ratio,
+    /// until neither side of the canvas exceeds `max_side`; the source
+    /// rectangle stays the same.
+    pub fn capped(self, max_side: u32) -> Layout {
+        let longest = self.canvas.0.max(self.canvas.1);
+        if longest <= max_side {
+            return self;
+        }
+        let s = f64::from(max_side) / f64::from(longest);
+        let scale = |(w, h): (u32, u32)| (side(f64::from(w) * s).min(max_side), side(f64::from(h) * s).min(max_side));
+        Layout {
+            source: self.source,
+            resized: scale(self.resized),
+            canvas: scale(self.canvas),
+            offset: ((f64::from(self.offset.0) * s).round() as u32, (f64::from(self.offset.1) * s).round() as u32),
+        }
+    }
+
     fn with_source(mut self, source: Rect) -> Layout {
         self.source = source;
         self

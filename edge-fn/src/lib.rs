@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod config;
 pub mod decode;
 pub mod error;
@@ -14,8 +15,11 @@ pub mod etag;
 pub mod geometry;
 pub mod limits;
 pub mod options;
+pub mod orient;
+pub mod request;
 pub mod resize;
 pub mod signing;
+pub mod survey;
 pub mod transform;
 
 #[cfg(target_arch = "wasm32")]
@@ -23,4 +27,4 @@ mod worker_glue;
 
 pub use error::Error;
 pub use options::{Options, OutputFormat};
-pub use transform::{Caller, Output, Timings, transform};
+pub use transform::{Caller, Output, Timings, prepare, transform, transform_planned};

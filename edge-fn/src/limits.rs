@@ -18,9 +18,30 @@ pub const MAX_SOURCE_SIDE: u32 = 16_384;
 /// Largest width or height a client may ask for, in pixels.
 pub const MAX_OUTPUT_SIDE: u32 = 8_192;
 
-/// Most memory one request may plan to use besides its source bytes:
-/// decoding (a JPEG at its reduced scale, with the decoder's own buffers),
-/// the resized image, the canvas and the encoder's output. With the source
-/// (at most [`MAX_SOURCE_BYTES`]) this keeps a request well inside the
-/// isolate's 128 MB, which concurrent requests share.
-pub const MAX_WORKING_BYTES: u64 = 48 * 1024 * 1024;
+/// Most memory one request may plan to use besides its source bytes: every
+/// buffer decoding, resampling and encoding allocate, stacked as if none
+/// reused another's freed space (see `transform::Memory`). With the source
+/// (at most [`MAX_SOURCE_BYTES`]) one request stays under 90 MiB; the isolate's
+/// memory budget (`MEMORY_BUDGET_MIB`) decides how many run at once.
+pub const MAX_WORKING_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Largest width or height of a result, after layout: a side left free by the
+/// request follows the aspect ratio, and is capped here (Cloudflare's cap).
+/// A larger layout is scaled down to fit, keeping its aspect ratio.
+pub const MAX_RESULT_SIDE: u32 = 12_000;
+
+/// Most EXIF bytes an image may carry (JPEG's APP1 segment holds at most 64 KiB).
+pub const MAX_EXIF_BYTES: u64 = 65_536;
+
+/// Most ICC profile bytes a JPEG may carry (the decoder keeps them; real
+/// profiles are at most a few hundred KB).
+pub const MAX_ICC_BYTES: u64 = 4 << 20;
+
+/// Most scans a JPEG may have. Encoders write 1 (baseline) to about 12
+/// (progressive: libjpeg's default script has 10 for colour, 6 for grey).
+pub const MAX_JPEG_SCANS: u32 = 32;
+
+/// Most passes over the image a JPEG's scans may add up to (each scan visits
+/// every block of its components; see `survey`). Real progressive files make
+/// about 5; each pass over a 16 MP image costs tens of milliseconds.
+pub const MAX_JPEG_PASSES: u64 = 12;

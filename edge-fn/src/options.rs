@@ -130,7 +130,8 @@ impl Options {
             let Some((name, value)) = item.split_once('=') else {
                 return Err(Error::bad_parameter(item, "expected `name=value`"));
             };
-            options.set(name.trim(), value.trim())?;
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+            options.set(name.trim(), &value)?;
         }
         Ok(options)
     }

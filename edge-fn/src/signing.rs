@@ -23,20 +23,22 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Signature, Error> {
     let mut mac = None;
     let mut expires = None;
     let mut kept = Vec::new();
+    let twice = |name: &str| Error::Unauthorized(format!("`{name}` appears more than once; send it exactly once"));
     for item in query.split('&').filter(|i| !i.is_empty()) {
-        match item.split_once('=') {
-            Some(("sig", value)) => mac = Some(value),
-            Some(("exp", value)) => {
-                expires = Some(value);
-                kept.push(item);
-            }
+        let (name, value) = item.split_once('=').unwrap_or((item, ""));
+        match name {
+            "sig" if mac.replace(value).is_some() => return Err(twice("sig")),
+            "sig" => {}
+            "exp" if expires.replace(value).is_some() => return Err(twice("exp")),
+            // `exp` (the first time) is signed with the rest.
             _ => kept.push(item),
         }
     }
     let unsigned = || Error::Unauthorized("this worker only serves signed URLs: add `exp` and `sig`".into());
     let mac = mac.ok_or_else(unsigned)?;
     let expires = expires.ok_or_else(unsigned)?;
-    let mac = from_hex(mac).ok_or_else(|| Error::Unauthorized("`sig` must be 64 hex digits (HMAC-SHA256)".into()))?;
+    let mac = from_hex(mac)
+        .ok_or_else(|| Error::Unauthorized("`sig` must be 64 lower-case hex digits (HMAC-SHA256)".into()))?;
     let expires = expires
         .parse()
         .map_err(|_| Error::Unauthorized(format!("`exp` must be a UNIX time in seconds, not `{expires}`")))?;
@@ -53,7 +55,7 @@ pub fn check_expiry(signature: &Signature, now: u64) -> Result<(), Error> {
 }
 
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 || !hex.is_ascii() {
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect()
@@ -77,7 +79,19 @@ mod tests {
 
     #[test]
     fn missing_or_malformed_parts_are_refused_with_403() {
-        for query in ["w=10", "exp=5", &format!("sig={SIG}"), "exp=5&sig=zz", &format!("exp=soon&sig={SIG}")] {
+        let upper = SIG.to_ascii_uppercase();
+        let plus = format!("+{}", &SIG[1..]);
+        for query in [
+            "w=10",
+            "exp=5",
+            &format!("sig={SIG}"),
+            "exp=5&sig=zz",
+            &format!("exp=soon&sig={SIG}"),
+            &format!("exp=5&sig={upper}"),
+            &format!("exp=5&sig={plus}"),
+            &format!("exp=5&sig={SIG}&sig={SIG}"),
+            &format!("exp=5&exp=6&sig={SIG}"),
+        ] {
             let err = parse("/", Some(query)).unwrap_err();
             assert_eq!((err.status(), err.code()), (403, "bad_signature"), "{query}");
         }

@@ -1,17 +1,19 @@
-//! Decode → resize → encode, on bytes in memory, planned from the header.
+//! Decode → resize → orient → encode, on bytes in memory, planned from the header.
 //!
-//! The header is read first; the layout and the memory the request needs are
-//! worked out before any pixel is decoded, so an image too large to process
-//! is refused with 413 instead of growing the Wasm memory (which never
-//! shrinks) — and a JPEG is decoded at the smallest DCT scale the output allows.
+//! The header is read first; the layout, the JPEG decode scale and the memory
+//! each phase holds are worked out before any pixel is decoded, so an image
+//! too large to process is refused with 413 instead of growing the Wasm memory
+//! (which never shrinks). The plan is an upper bound: the end-to-end tests
+//! check it against the Wasm memory each input class really reaches.
 
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageEncoder, ImageFormat};
 
-use crate::decode::{self, Header};
+use crate::decode::{self, Header, Rgba};
 use crate::error::Error;
 use crate::geometry::{self, Layout, Rect};
-use crate::limits::MAX_WORKING_BYTES;
-use crate::options::{FormatChoice, Options, OutputFormat, Rotate};
+use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
+use crate::options::{FormatChoice, Options, OutputFormat};
+use crate::orient::Turns;
 use crate::resize;
 
 /// An encoded result.
@@ -29,6 +31,8 @@ pub struct Output {
     pub height: u32,
     /// How long each phase took.
     pub timings: Timings,
+    /// The plan's peak working memory, in bytes (besides the source).
+    pub planned_bytes: u64,
 }
 
 /// Milliseconds spent in each phase, by the caller's clock.
@@ -36,7 +40,7 @@ pub struct Output {
 pub struct Timings {
     /// Reading the header and decoding the pixels.
     pub decode: f64,
-    /// Orienting, cropping, resizing and padding.
+    /// Cropping, resizing, orienting and padding.
     pub resize: f64,
     /// Encoding the result.
     pub encode: f64,
@@ -51,110 +55,174 @@ pub struct Caller<'a> {
     pub clock: &'a dyn Fn() -> f64,
 }
 
+/// Bytes each phase adds to the memory's high-water mark, besides the source.
+///
+/// The phases are summed, not maxed: a buffer freed by one phase leaves a
+/// hole the next phase's buffers may not fit, so in the worst case each
+/// phase's buffers stack on top of the last's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// Decoding, up to the RGBA pixels at the decode scale.
+    pub decode: u64,
+    /// Resampling: the intermediate, the result and the filter coefficients.
+    pub resize: u64,
+    /// Turning, padding and encoding the result.
+    pub encode: u64,
+}
+
+impl Memory {
+    /// The request's working memory: every phase stacked.
+    pub fn peak(&self) -> u64 {
+        self.decode + self.resize + self.encode
+    }
+}
+
 /// The decisions made from the header alone.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The source's size in the final orientation, at full resolution.
     pub size: (u32, u32),
-    /// The layout for that size.
+    /// The layout for that size, capped at [`MAX_RESULT_SIDE`].
     pub layout: Layout,
     /// The JPEG DCT scale-down (1, 2, 4 or 8).
     pub denominator: u32,
-    /// Bytes of memory the request needs beyond the source itself.
-    pub working_bytes: u64,
+    /// EXIF orientation and `rotate`, applied after resizing.
+    pub turns: Turns,
+    /// Memory by phase.
+    pub memory: Memory,
 }
 
 /// Plans a request from the source's header: layout, decode scale, memory.
 /// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
 pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
-    let quarter_turn = matches!(options.rotate, Some(Rotate::R90 | Rotate::R270));
-    let (w, h) = header.oriented();
-    let (w, h) = if quarter_turn { (h, w) } else { (w, h) };
+    let turns = Turns::new(header.orientation, options.rotate);
+    let (w, h) = turns.shown((header.width, header.height));
     let (box_w, box_h) = options.device_box()?;
-    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity);
+    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
 
     // The resolution the output needs, back in the stored orientation.
     let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
     let need_h = f64::from(h) * f64::from(layout.resized.1) / layout.source.height;
-    let swapped = decode::transposes(header.orientation) != quarter_turn;
-    let (need_w, need_h) = if swapped { (need_h, need_w) } else { (need_w, need_h) };
+    let (need_w, need_h) = if turns.transposes() { (need_h, need_w) } else { (need_w, need_h) };
     let denominator = decode::jpeg_denominator(header, need_w, need_h);
 
-    // Decoding, then at 4 bytes a pixel: the resized image, the canvas, and
-    // the encoder's output buffer (at most about the raw size).
-    let out = |(w, h): (u32, u32)| u64::from(w) * u64::from(h) * 4;
-    let working_bytes = decode::decode_bytes(header, denominator) + out(layout.resized) + out(layout.canvas) * 2;
-    if working_bytes > MAX_WORKING_BYTES {
+    let decoded = decode::decoded_size(header, denominator);
+    let stored_rect = turns.source_rect((header.width, header.height), layout.source);
+    let crop_w = (stored_rect.width / f64::from(denominator)).ceil() as u32 + 1;
+    let (rw, rh) = turns.shown(layout.resized);
+    let resized = u64::from(rw) * u64::from(rh) * 4;
+    let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
+    let memory = Memory {
+        decode: decode::decode_bytes(header, denominator),
+        resize: resize::resize_bytes(decoded, crop_w, rw, rh),
+        // A turned copy of the result, the canvas, the encoder's output
+        // buffer and its own state.
+        encode: resized + canvas + output_reserve(layout.canvas) + ENCODER_STATE_BYTES,
+    };
+    if memory.peak() > MAX_WORKING_BYTES {
         let progressive = if header.progressive {
             " (progressive JPEG keeps every coefficient of the full image while decoding)"
         } else {
             ""
         };
         return Err(Error::TooLarge(format!(
-            "processing this {}x{} image needs about {} MiB{progressive}; the limit is {} MiB",
+            "processing this {}x{} image into {}x{} needs about {} MiB{progressive}; the limit is {} MiB",
             header.width,
             header.height,
-            working_bytes.div_ceil(1 << 20),
+            layout.canvas.0,
+            layout.canvas.1,
+            memory.peak().div_ceil(1 << 20),
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, working_bytes })
+    Ok(Plan { size: (w, h), layout, denominator, turns, memory })
 }
 
-/// Decodes `input`, applies its EXIF orientation and `rotate`, lays it out
-/// for the requested box ([`geometry::layout`]) and encodes it.
-pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
-    let mut timings = Timings::default();
-    let start = (caller.clock)();
+/// Hash tables, windows and row buffers of the encoders.
+const ENCODER_STATE_BYTES: u64 = 2 << 20;
+
+/// The output buffer reserved for a `(w, h)` result: its raw size, with room
+/// for what lossless formats add to incompressible pixels (row filter bytes,
+/// block and chunk headers), so that it never grows.
+fn output_reserve((w, h): (u32, u32)) -> u64 {
+    let raw = u64::from(w) * u64::from(h) * 4;
+    raw + raw / 64 + 4 * u64::from(h) + 65_536
+}
+
+/// Reads `input`'s header and plans the request, without decoding a pixel.
+pub fn prepare(input: &[u8], options: &Options) -> Result<(Header, Plan), Error> {
     let header = decode::header(input)?;
     let plan = plan(&header, options)?;
-    let mut image = decode::decode(input, &header, plan.denominator)?;
+    Ok((header, plan))
+}
+
+/// Decodes `input`, lays it out for the requested box ([`geometry::layout`]),
+/// resizes, applies its EXIF orientation and `rotate`, and encodes it.
+pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
+    let (header, plan) = prepare(input, options)?;
+    transform_planned(input, &header, &plan, options, caller)
+}
+
+/// [`transform`] once [`prepare`]d (and the plan's memory reserved).
+pub fn transform_planned(
+    input: &[u8],
+    header: &Header,
+    plan: &Plan,
+    options: &Options,
+    caller: &Caller,
+) -> Result<Output, Error> {
+    let mut timings = Timings::default();
+    let start = (caller.clock)();
+    let image = decode::decode(input, header, plan.denominator)?;
     let decoded = (caller.clock)();
     timings.decode = decoded - start;
 
-    image.apply_orientation(header.orientation);
-    let image = match options.rotate {
-        None => image,
-        Some(Rotate::R90) => image.rotate90(),
-        Some(Rotate::R180) => image.rotate180(),
-        Some(Rotate::R270) => image.rotate270(),
-    };
-    let image = apply_layout(image, &plan, options.background)?;
+    let image = apply_layout(image, header, plan, options.background)?;
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
-    let (format, negotiated) =
-        choose_format(options.format, header.format, image.color().has_alpha(), caller.accepts_webp);
-    let bytes = encode(&image, format, options.quality, options.background)?;
+    let (format, negotiated) = choose_format(options.format, header.format, image.alpha, caller.accepts_webp);
+    let (width, height) = (image.width, image.height);
+    let bytes = encode(image, format, options.quality, options.background)?;
     timings.encode = (caller.clock)() - resized;
-    Ok(Output { bytes, format, negotiated, width: image.width(), height: image.height(), timings })
+    Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes: plan.memory.peak() })
 }
 
-/// Resizes the layout's source rectangle (scaled to the decoded size, which
-/// is smaller than the plan's after a JPEG scale-down) and pads as the layout says.
-fn apply_layout(image: DynamicImage, plan: &Plan, background: [u8; 3]) -> Result<DynamicImage, Error> {
+/// Resizes the layout's source rectangle (mapped into the stored image at the
+/// decoded scale), turns the result as the image is shown, and pads as the
+/// layout says.
+fn apply_layout(image: Rgba, header: &Header, plan: &Plan, background: [u8; 3]) -> Result<Rgba, Error> {
     let layout = &plan.layout;
-    let resized = if plan.denominator == 1 && layout.is_identity(image.width(), image.height()) {
+    let stored = plan.turns.source_rect((header.width, header.height), layout.source);
+    let sx = f64::from(image.width) / f64::from(header.width);
+    let sy = f64::from(image.height) / f64::from(header.height);
+    let source = Rect {
+        left: stored.left * sx,
+        top: stored.top * sy,
+        width: (stored.width * sx).min(f64::from(image.width) - stored.left * sx),
+        height: (stored.height * sy).min(f64::from(image.height) - stored.top * sy),
+    };
+    let (rw, rh) = plan.turns.shown(layout.resized);
+    let full = Rect { left: 0.0, top: 0.0, width: f64::from(image.width), height: f64::from(image.height) };
+    let resized = if (image.width, image.height) == (rw, rh) && source == full {
         image
     } else {
-        let sx = f64::from(image.width()) / f64::from(plan.size.0);
-        let sy = f64::from(image.height()) / f64::from(plan.size.1);
-        let s = layout.source;
-        let source = Rect {
-            left: s.left * sx,
-            top: s.top * sy,
-            width: (s.width * sx).min(f64::from(image.width()) - s.left * sx),
-            height: (s.height * sy).min(f64::from(image.height()) - s.top * sy),
-        };
-        resize::resize(image, source, layout.resized.0, layout.resized.1)?
+        resize::resize(image, source, rw, rh)?
     };
+    let alpha = resized.alpha;
+    let turned = plan.turns.apply(DynamicImage::ImageRgba8(rgba_image(resized)?)).into_rgba8();
     if layout.canvas == layout.resized {
-        return Ok(resized);
+        return Ok(Rgba { width: turned.width(), height: turned.height(), pixels: turned.into_raw(), alpha });
     }
     let [r, g, b] = background;
     let mut canvas = image::RgbaImage::from_pixel(layout.canvas.0, layout.canvas.1, image::Rgba([r, g, b, 255]));
-    image::imageops::overlay(&mut canvas, &resized.to_rgba8(), i64::from(layout.offset.0), i64::from(layout.offset.1));
-    Ok(DynamicImage::ImageRgba8(canvas))
+    image::imageops::overlay(&mut canvas, &turned, i64::from(layout.offset.0), i64::from(layout.offset.1));
+    Ok(Rgba { width: canvas.width(), height: canvas.height(), pixels: canvas.into_raw(), alpha: false })
+}
+
+fn rgba_image(image: Rgba) -> Result<image::RgbaImage, Error> {
+    image::RgbaImage::from_raw(image.width, image.height, image.pixels)
+        .ok_or_else(|| Error::Encode("the resizer returned a buffer of the wrong size".into()))
 }
 
 /// The output format, and whether it was negotiated. Without an explicit
@@ -193,46 +261,60 @@ fn choose_format(
     }
 }
 
-fn encode(image: &DynamicImage, format: OutputFormat, quality: u8, background: [u8; 3]) -> Result<Vec<u8>, Error> {
+/// Encodes RGBA pixels: JPEG flattened onto `background` in place, lossless
+/// formats as RGB when nothing is transparent (packed in place).
+fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3]) -> Result<Vec<u8>, Error> {
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
-    let mut out = Vec::new();
+    let Rgba { width, height, mut pixels, alpha } = image;
+    let mut out = Vec::with_capacity(output_reserve((width, height)) as usize);
     match format {
         OutputFormat::Jpeg => {
-            let rgb = flatten(image, background).into_rgb8();
-            let (w, h) = (rgb.width() as u16, rgb.height() as u16);
+            if alpha {
+                flatten(&mut pixels, background);
+            }
+            let side = |n: u32| {
+                u16::try_from(n).map_err(|_| Error::Encode(format!("a JPEG is at most 65535 pixels a side, not {n}")))
+            };
             jpeg_encoder::Encoder::new(&mut out, quality)
-                .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
         }
-        OutputFormat::Png => {
-            image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)).map_err(|e| failed(&e))?;
-        }
-        OutputFormat::WebP => {
-            let encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
-            let eight_bit = if image.color().has_alpha() {
-                DynamicImage::ImageRgba8(image.to_rgba8())
+        OutputFormat::Png | OutputFormat::WebP => {
+            let color = if alpha {
+                image::ExtendedColorType::Rgba8
             } else {
-                DynamicImage::ImageRgb8(image.to_rgb8())
+                pack_rgb(&mut pixels);
+                image::ExtendedColorType::Rgb8
             };
-            eight_bit.write_with_encoder(encoder).map_err(|e| failed(&e))?;
+            let written = if format == OutputFormat::Png {
+                image::codecs::png::PngEncoder::new(&mut out).write_image(&pixels, width, height, color)
+            } else {
+                image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(&pixels, width, height, color)
+            };
+            written.map_err(|e| failed(&e))?;
         }
     }
     Ok(out)
 }
 
-/// JPEG has no alpha channel: composite transparent pixels onto `background`.
-fn flatten(image: &DynamicImage, background: [u8; 3]) -> DynamicImage {
-    if !image.color().has_alpha() {
-        return DynamicImage::ImageRgb8(image.to_rgb8());
+/// Drops the alpha byte of each RGBA pixel, in place.
+fn pack_rgb(pixels: &mut Vec<u8>) {
+    let count = pixels.len() / 4;
+    for i in 0..count {
+        pixels.copy_within(i * 4..i * 4 + 3, i * 3);
     }
-    let rgba = image.to_rgba8();
-    let rgb = image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let a = u16::from(a);
-        let blend = |c: u8, bg: u8| ((u16::from(c) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8;
-        image::Rgb([blend(r, background[0]), blend(g, background[1]), blend(b, background[2])])
-    });
-    DynamicImage::ImageRgb8(rgb)
+    pixels.truncate(count * 3);
+}
+
+/// JPEG has no alpha channel: composites transparent pixels onto `background`, in place.
+fn flatten(pixels: &mut [u8], background: [u8; 3]) {
+    for p in pixels.chunks_exact_mut(4) {
+        let a = u16::from(p[3]);
+        for (c, bg) in p[..3].iter_mut().zip(background) {
+            *c = ((u16::from(*c) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8;
+        }
+        p[3] = 255;
+    }
 }
 
 #[cfg(test)]
@@ -413,7 +495,18 @@ mod tests {
     }
 
     fn header(format: ImageFormat, width: u32, height: u32, progressive: bool, channels: u8) -> Header {
-        Header { format, width, height, orientation: Orientation::NoTransforms, progressive, channels }
+        let blocks = u64::from(width.div_ceil(8)) * u64::from(height.div_ceil(8)) * u64::from(channels);
+        Header {
+            format,
+            width,
+            height,
+            orientation: Orientation::NoTransforms,
+            progressive,
+            channels,
+            sample_bytes: 1,
+            jpeg: crate::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
+            metadata_bytes: 0,
+        }
     }
 
     #[test]
@@ -421,7 +514,7 @@ mod tests {
         let plan = plan(&header(ImageFormat::Jpeg, 8000, 6000, false, 3), &query("width=1024")).unwrap();
         assert_eq!(plan.denominator, 4, "1/8 would give 1000 px, under the 1024 asked for");
         assert_eq!(plan.layout.resized, (1024, 768));
-        assert!(plan.working_bytes < 32 << 20, "{} bytes", plan.working_bytes);
+        assert!(plan.memory.peak() < 64 << 20, "{:?}", plan.memory);
         let plan = plan_for(8000, 6000, "width=1000");
         assert_eq!(plan.denominator, 8);
     }
@@ -452,7 +545,7 @@ mod tests {
         let err = plan(&header(ImageFormat::Jpeg, 8000, 6000, true, 3), &query("width=1024")).unwrap_err();
         assert_eq!(err.status(), 413);
         let message = err.to_string();
-        assert!(message.contains("progressive") && message.contains("48 MiB"), "{message}");
+        assert!(message.contains("progressive") && message.contains("64 MiB"), "{message}");
         let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024")).unwrap_err();
         assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");
     }
@@ -533,5 +626,46 @@ mod tests {
         let px = decode(&out);
         assert_eq!(px.dimensions(), (8, 4));
         assert!(px.get_pixel(4, 2)[0] > 200, "the first (bright) frame: {:?}", px.get_pixel(4, 2));
+    }
+
+    #[test]
+    fn a_side_left_free_is_capped_and_never_truncated() {
+        // 10000×1 at 7 px high would be 70000 px wide; JPEG sides are 16-bit.
+        let wide = encoded(DynamicImage::ImageRgb8(image::RgbImage::new(10_000, 1)), ImageFormat::Png);
+        for format in ["jpeg", "png"] {
+            let out = transform(&wide, &query(&format!("h=7&fit=contain&f={format}")), &caller(false)).unwrap();
+            assert_eq!((out.width, out.height), (MAX_RESULT_SIDE, 1), "{format}");
+            let decoded = image::load_from_memory(&out.bytes).unwrap();
+            assert_eq!((decoded.width(), decoded.height()), (MAX_RESULT_SIDE, 1), "{format}: the file says so too");
+        }
+    }
+
+    #[test]
+    fn a_jpeg_with_endless_refinement_scans_is_refused_before_decoding() {
+        let grey: Vec<u8> = (0..64 * 48).map(|i| (i % 251) as u8).collect();
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 85);
+        encoder.set_progressive(true);
+        encoder.encode(&grey, 64, 48, jpeg_encoder::ColorType::Luma).unwrap();
+        jpeg.truncate(jpeg.len() - 2);
+        // AC refinement scans of the one component: Ss=1, Se=63, Ah=1, Al=0.
+        for _ in 0..40 {
+            jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0x10, 0x00]);
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        let err = transform(&jpeg, &query("w=16"), &caller(false)).unwrap_err();
+        assert_eq!(err.status(), 413, "{err}");
+        assert!(err.to_string().contains("scans"), "{err}");
+    }
+
+    #[test]
+    fn the_plan_counts_bit_depth_and_the_rgba_expansion() {
+        let grey = plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=100")).unwrap_err();
+        assert_eq!(grey.status(), 413, "16 MP decoded to RGBA alone is 64 MB: {grey}");
+        let small = header(ImageFormat::Png, 2000, 2000, false, 1);
+        let p8 = plan(&small, &query("w=100")).unwrap();
+        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=100")).unwrap();
+        assert!(p8.memory.decode >= 2000 * 2000 * 4, "{:?}", p8.memory);
+        assert!(p16.memory.decode > p8.memory.decode, "{:?} vs {:?}", p16.memory, p8.memory);
     }
 }

@@ -5,110 +5,158 @@
 //! `#[event(fetch)]` handler never returns `Err` (which workers-rs would turn
 //! into an opaque 500).
 
+use std::cell::RefCell;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::future::{Either, select};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     AbortController, AbortSignal, Cache, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
-    RequestRedirect, Response, Url, event,
+    RequestRedirect, Response, ResponseBody, Url, event,
     js_sys::{self, Date, futures::JsFuture},
+    web_sys,
 };
 
+use crate::admission::{Admission, Reservation, Waiting};
 use crate::config::{Config, MAX_REDIRECTS, default_port};
 use crate::etag;
 use crate::limits::MAX_SOURCE_BYTES;
-use crate::options::{FormatChoice, SIGNING_PARAMETERS};
+use crate::options::FormatChoice;
+use crate::request;
 use crate::signing;
-use crate::{Caller, Error, Options, Output, transform};
+use crate::{Caller, Error, Options, Output, prepare, transform_planned};
 
-/// The path prefix of Cloudflare Image Resizing's URL form.
-const PATH_FORM: &str = "/cdn-cgi/image/";
+/// Memory the admission budget leaves for what no reservation covers: the
+/// module's own data and stack are measured, this is for headers read before
+/// a plan exists, per-request strings, body chunks in transit and the
+/// allocator's own slack.
+const HEADROOM_BYTES: u64 = 8 << 20;
+
+thread_local! {
+    /// The isolate's one budget, made on its first request.
+    static ADMISSION: RefCell<Option<Admission>> = const { RefCell::new(None) };
+}
+
+/// The isolate's admission budget: `MEMORY_BUDGET_MIB` less the memory the
+/// module had before its first request and [`HEADROOM_BYTES`].
+fn admission(config: &Config) -> Admission {
+    ADMISSION.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                let budget = u64::from(config.memory_budget_mib) << 20;
+                Admission::new(budget.saturating_sub(wasm_memory() + HEADROOM_BYTES))
+            })
+            .clone()
+    })
+}
+
+/// The Wasm memory's size in bytes: its high-water mark, as it never shrinks.
+fn wasm_memory() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65536
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let head = req.method() == Method::Head;
     let binding =
         |name: &str| env.secret(name).ok().map(|v| v.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()));
     let config = match Config::from_vars(binding) {
         Ok(config) => config,
         Err(message) => return error_response(&Error::Misconfigured(message)),
     };
-    let url = match req.url() {
-        Ok(url) => url,
-        Err(e) => return error_response(&Error::bad_parameter("url", e.to_string())),
-    };
+    match respond(req, &config, &ctx).await {
+        Ok(response) => Ok(response),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// Everything up to the answer: the signature, the options, the method and
+/// the allowlist are checked before the cache, the body or the origin.
+async fn respond(req: Request, config: &Config, ctx: &Context) -> Result<Response, Error> {
+    let head = req.method() == Method::Head;
+    let url = req.url().map_err(|e| Error::bad_parameter("url", e.to_string()))?;
     if let Some(key) = &config.signing_key {
-        if let Err(error) = verify_signature(&url, key).await {
-            return error_response(&error);
-        }
+        verify_signature(&url, key).await?;
     }
     #[cfg(feature = "diagnostics")]
     diagnostics::route(url.path());
-    let options = match parse_request(&url) {
-        Ok(options) => options,
-        Err(error) => return error_response(&error),
+    let options = request::parse(url.path(), url.query())?;
+    let source = match (req.method(), options.url.as_deref()) {
+        (Method::Get | Method::Head, Some(source)) => Some(allowed_source(source, config)?),
+        (Method::Get | Method::Head, None) => {
+            return Err(Error::bad_parameter(
+                "url",
+                "missing; GET needs ?url=<image URL>, or POST the image as the body",
+            ));
+        }
+        (Method::Post, None) => None,
+        (Method::Post, Some(_)) => {
+            return Err(Error::bad_parameter("url", "not allowed with POST; the body is the image"));
+        }
+        (other, _) => return Err(Error::MethodNotAllowed(other.to_string())),
     };
-    let cache_key = cache_key(&req, &options);
+    let cache_key = source.as_ref().map(|_| cache_key(&req, &options, config));
     if let Some(key) = &cache_key {
         if let Some(hit) = cached(key, &req, head).await {
             return Ok(hit);
         }
     }
-    match handle(req, &options, &config).await {
-        Ok(answer) => {
-            let mut response = answer_response(answer, head, &config)?;
-            if let Some(key) = cache_key.filter(|_| !head && response.status_code() == 200) {
-                let copy = response.cloned()?;
-                ctx.wait_until(async move {
-                    // A failed cache write only costs a later miss.
-                    let _ = Cache::default().put(key, copy).await;
-                });
-            }
-            Ok(response)
-        }
-        Err(error) => error_response(&error),
+    let answer = handle(req, &options, config, source).await?;
+    let mut response = answer_response(answer, head, config).map_err(internal)?;
+    if let Some(key) = cache_key.filter(|_| !head && response.status_code() == 200) {
+        let copy = response.cloned().map_err(internal)?;
+        ctx.wait_until(async move {
+            // A failed cache write only costs a later miss.
+            let _ = Cache::default().put(key, copy).await;
+        });
     }
+    Ok(response)
 }
 
-/// The Cache API key of a GET: the canonical options, the source URL and,
-/// for `format=auto`, whether WebP is accepted. Errors are never stored.
-fn cache_key(req: &Request, options: &Options) -> Option<String> {
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        return None;
-    }
-    let source = options.url.as_deref()?;
+/// A runtime failure building a response, answered as the worker's own.
+fn internal(e: worker::Error) -> Error {
+    Error::Misconfigured(format!("the response could not be built: {e}"))
+}
+
+/// The Cache API key of a GET: the canonical options, the source URL, the
+/// allowlist it was fetched under and, for `format=auto`, whether WebP is
+/// accepted. Errors are never stored.
+fn cache_key(req: &Request, options: &Options, config: &Config) -> String {
+    let source = options.url.as_deref().unwrap_or("");
     let webp = options.format == Some(FormatChoice::Auto) && accepts_webp(req);
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    Some(format!(
-        "https://cache.edge-fn.invalid/{}?src={}&webp={}",
+    let allowlist = etag::fnv64(config.allowed.fingerprint().as_bytes());
+    format!(
+        "https://cache.edge-fn.invalid/{}?src={}&webp={}&allow={allowlist:016x}",
         encode(&options.canonical()),
         encode(source),
         u8::from(webp)
-    ))
+    )
 }
 
-/// A cached answer for `key`, honouring `If-None-Match`, marked as a hit in `Server-Timing`.
+/// A cached answer for `key`, honouring `If-None-Match`, marked as a hit in
+/// `Server-Timing`. Its body streams from the cache without entering Wasm memory.
 async fn cached(key: &str, req: &Request, head: bool) -> Option<Response> {
-    let mut hit = Cache::default().get(key, false).await.ok()??;
+    let hit = Cache::default().get(key, false).await.ok()??;
     let headers = Headers::new();
     for (name, value) in hit.headers().entries() {
         headers.set(&name, &value).ok()?;
     }
     let etag = headers.get("etag").ok()??;
     let if_none_match = req.headers().get("if-none-match").ok().flatten();
-    if if_none_match.is_some_and(|header| etag::none_match(&header, &etag)) {
+    if if_none_match.is_some_and(|header| etag::is_any(&header) || etag::none_match(&header, &etag)) {
         headers.delete("content-type").ok()?;
         headers.delete("server-timing").ok()?;
         return Some(Response::empty().ok()?.with_status(304).with_headers(headers));
     }
     headers.set("server-timing", "cache;desc=\"hit\"").ok()?;
-    let body = if head { Vec::new() } else { hit.bytes().await.ok()? };
-    Some(Response::from_bytes(body).ok()?.with_headers(headers))
+    if head {
+        return Some(Response::empty().ok()?.with_headers(headers));
+    }
+    Some(hit.with_headers(headers))
 }
 
 fn accepts_webp(req: &Request) -> bool {
-    req.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("image/webp"))
+    req.headers().get("accept").ok().flatten().is_some_and(|a| request::accepts(&a, "image/webp"))
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
@@ -147,94 +195,83 @@ enum Answer {
         varies: bool,
         /// Milliseconds spent fetching the source (GET).
         fetch_ms: Option<f64>,
+        /// Bytes reserved for the source.
+        source_bytes: u64,
     },
     /// The client's `If-None-Match` already names this output.
     NotModified { etag: String, varies: bool },
 }
 
-/// A source and what identifies it for ETags.
+/// A source, what identifies it for ETags, and the memory it holds.
 struct Fetched {
     bytes: Vec<u8>,
     /// The final URL (after redirects) and the origin's ETag, when it sent one.
     tagged: Option<(String, String)>,
+    reservation: Reservation,
 }
 
-async fn handle(mut req: Request, options: &Options, config: &Config) -> Result<Answer, Error> {
+async fn handle(req: Request, options: &Options, config: &Config, source: Option<Url>) -> Result<Answer, Error> {
+    let admission = admission(config);
     let accepts_webp = accepts_webp(&req);
-    let if_none_match = req.headers().get("if-none-match").ok().flatten();
+    // `If-None-Match` only applies to GET and HEAD here (RFC 9110 lets a
+    // server ignore it for other methods).
+    let if_none_match = if source.is_some() { req.headers().get("if-none-match").ok().flatten() } else { None };
     let varies = options.format == Some(FormatChoice::Auto);
     let fetch_start = Date::now();
-    let (source, fetch_ms) = match req.method() {
-        Method::Get | Method::Head => {
-            let Some(source_url) = options.url.as_deref() else {
-                return Err(Error::bad_parameter(
-                    "url",
-                    "missing; GET needs ?url=<image URL>, or POST the image as the body",
-                ));
-            };
-            (fetch_source(source_url, config).await?, Some(Date::now() - fetch_start))
-        }
-        Method::Post => {
-            if options.url.is_some() {
-                return Err(Error::bad_parameter("url", "not allowed with POST; the body is the image"));
+    let (source, fetch_ms) = match source {
+        Some(url) => (fetch_source(url, config, &admission).await?, Some(Date::now() - fetch_start)),
+        None => {
+            let declared = declared_length(req.headers(), "request body")?;
+            let read = read_limited(req.inner().body(), declared, "request body", &admission, config);
+            let timeout = Delay::from(Duration::from_millis(u64::from(config.body_timeout_ms)));
+            match select(Box::pin(read), timeout).await {
+                Either::Left((result, _)) => {
+                    result.map(|(bytes, reservation)| (Fetched { bytes, tagged: None, reservation }, None))?
+                }
+                Either::Right(_) => {
+                    return Err(Error::Timeout(format!(
+                        "the request body did not arrive within {} ms (BODY_TIMEOUT_MS)",
+                        config.body_timeout_ms
+                    )));
+                }
             }
-            check_declared_length(req.headers(), "request body")?;
-            let stream = req.stream().map_err(|e| Error::UnsupportedImage(format!("cannot read the body: {e}")))?;
-            (Fetched { bytes: read_limited(stream, "request body").await?, tagged: None }, None)
         }
-        other => return Err(Error::MethodNotAllowed(other.to_string())),
     };
     let id = match &source.tagged {
         Some((url, etag)) => etag::Source::Tagged { url, etag },
         None => etag::Source::Bytes(&source.bytes),
     };
-    let etag = etag::etag(id, &options, accepts_webp);
-    if if_none_match.is_some_and(|header| etag::none_match(&header, &etag)) {
+    let etag = etag::etag(id, options, accepts_webp);
+    if if_none_match.as_deref().is_some_and(|header| etag::none_match(header, &etag)) {
         return Ok(Answer::NotModified { etag, varies });
     }
-    let output = transform(&source.bytes, &options, &Caller { accepts_webp, clock: &Date::now })?;
-    Ok(Answer::Image { output, etag, varies, fetch_ms })
+    let (header, plan) = prepare(&source.bytes, options)?;
+    let working = admitted(admission.reserve(plan.memory.peak(), "processing this image")?, config).await?;
+    let output =
+        transform_planned(&source.bytes, &header, &plan, options, &Caller { accepts_webp, clock: &Date::now })?;
+    drop(working);
+    // `*` matches any representation that exists, and this one does.
+    if if_none_match.as_deref().is_some_and(etag::is_any) {
+        return Ok(Answer::NotModified { etag, varies });
+    }
+    Ok(Answer::Image { output, etag, varies, fetch_ms, source_bytes: source.reservation.bytes() })
 }
 
-/// Options from either form: `/?url=…&w=…` or `/cdn-cgi/image/<options>/<source URL>`.
-fn parse_request(url: &Url) -> Result<Options, Error> {
-    if url.path() == "/" {
-        return Options::from_query(url.query().unwrap_or(""));
+/// Waits for a reservation, at most `QUEUE_TIMEOUT_MS`.
+async fn admitted(waiting: Waiting, config: &Config) -> Result<Reservation, Error> {
+    let timeout = Delay::from(Duration::from_millis(u64::from(config.queue_timeout_ms)));
+    match select(waiting, timeout).await {
+        Either::Left((reservation, _)) => Ok(reservation),
+        Either::Right(_) => Err(Error::Overloaded(format!(
+            "no memory came free for this request within {} ms (QUEUE_TIMEOUT_MS); retry shortly",
+            config.queue_timeout_ms
+        ))),
     }
-    let Some(rest) = url.as_str().split_once(PATH_FORM).map(|(_, rest)| rest) else {
-        return Err(Error::NotFound(url.path().to_owned()));
-    };
-    let Some((list, source)) = rest.split_once('/') else {
-        return Err(Error::bad_parameter("path", "expected /cdn-cgi/image/<options>/<source URL>"));
-    };
-    let mut options = Options::from_path_options(list)?;
-    // Clients and proxies may merge the `//` after the scheme.
-    let source = match source.split_once(":/") {
-        Some((scheme, rest)) if !rest.starts_with('/') => format!("{scheme}://{rest}"),
-        _ => source.to_owned(),
-    };
-    // `exp` and `sig` sign this request; they are not the source's.
-    let source = match source.split_once('?') {
-        Some((base, query)) => {
-            let kept: Vec<&str> = query
-                .split('&')
-                .filter(|item| !SIGNING_PARAMETERS.iter().any(|p| item.split('=').next() == Some(p)))
-                .collect();
-            if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) }
-        }
-        None => source,
-    };
-    if !(source.starts_with("http://") || source.starts_with("https://")) {
-        return Err(Error::bad_parameter("url", format!("`{source}`: the source must be an absolute http(s) URL")));
-    }
-    options.url = Some(source);
-    Ok(options)
 }
 
-/// Fetches a source: only from allowed origins, following at most
-/// [`MAX_REDIRECTS`] redirects by hand so that each hop is checked again, and
-/// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange.
-async fn fetch_source(source: &str, config: &Config) -> Result<Fetched, Error> {
+/// The source URL of a GET, parsed and checked against the allowlist
+/// (redirects are checked again as they are followed).
+fn allowed_source(source: &str, config: &Config) -> Result<Url, Error> {
     let url = Url::parse(source).map_err(|e| {
         // Host names must be ASCII: the build leaves out IDNA's Unicode tables.
         let hint = if source.is_ascii() { "" } else { "; write international host names in punycode (xn--…)" };
@@ -246,10 +283,26 @@ async fn fetch_source(source: &str, config: &Config) -> Result<Fetched, Error> {
             format!("scheme `{}` is not allowed; use http or https", url.scheme()),
         ));
     }
+    check_allowed(&url, config)?;
+    Ok(url)
+}
+
+fn check_allowed(url: &Url, config: &Config) -> Result<(), Error> {
+    let port = url.port().unwrap_or_else(|| default_port(url.scheme()));
+    if !config.allowed.allows(url.scheme(), url.host_str().unwrap_or(""), port) {
+        return Err(config.allowed.refusal(&url.origin().ascii_serialization()));
+    }
+    Ok(())
+}
+
+/// Fetches a source: only from allowed origins, following at most
+/// [`MAX_REDIRECTS`] redirects by hand so that each hop is checked again, and
+/// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange.
+async fn fetch_source(url: Url, config: &Config, admission: &Admission) -> Result<Fetched, Error> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let timeout = Delay::from(Duration::from_millis(u64::from(config.origin_timeout_ms)));
-    match select(Box::pin(follow(url, config, &signal)), timeout).await {
+    match select(Box::pin(follow(url, config, &signal, admission)), timeout).await {
         Either::Left((result, _)) => result,
         Either::Right(_) => {
             controller.abort();
@@ -258,17 +311,14 @@ async fn fetch_source(source: &str, config: &Config) -> Result<Fetched, Error> {
     }
 }
 
-async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<Fetched, Error> {
+async fn follow(mut url: Url, config: &Config, signal: &AbortSignal, admission: &Admission) -> Result<Fetched, Error> {
     for _ in 0..=MAX_REDIRECTS {
-        let port = url.port().unwrap_or_else(|| default_port(url.scheme()));
-        if !config.allowed.allows(url.scheme(), url.host_str().unwrap_or(""), port) {
-            return Err(config.allowed.refusal(&url.origin().ascii_serialization()));
-        }
+        check_allowed(&url, config)?;
         let mut init = RequestInit::new();
         init.with_redirect(RequestRedirect::Manual);
         let request = Request::new_with_init(url.as_str(), &init)
             .map_err(|e| Error::bad_parameter("url", format!("cannot request `{url}`: {e}")))?;
-        let mut response = Fetch::Request(request)
+        let response = Fetch::Request(request)
             .send_with_signal(signal)
             .await
             .map_err(|e| Error::Origin(format!("fetching `{url}` failed: {e}")))?;
@@ -286,34 +336,61 @@ async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<F
         if !(200..300).contains(&status) {
             return Err(Error::Origin(format!("the origin answered HTTP {status}")));
         }
-        check_declared_length(response.headers(), "source image")?;
+        let declared = declared_length(response.headers(), "source image")?;
         let origin_etag = response.headers().get("etag").ok().flatten();
-        let stream = response.stream().map_err(|e| Error::Origin(format!("cannot read the source: {e}")))?;
-        let bytes = read_limited(stream, "source image").await?;
-        return Ok(Fetched { bytes, tagged: origin_etag.map(|etag| (url.to_string(), etag)) });
+        let body = match response.body() {
+            ResponseBody::Stream(stream) => Some(stream.clone()),
+            _ => None,
+        };
+        let (bytes, reservation) = read_limited(body, declared, "source image", admission, config).await?;
+        return Ok(Fetched { bytes, tagged: origin_etag.map(|etag| (url.to_string(), etag)), reservation });
     }
     Err(Error::Origin(format!("the origin redirected more than {MAX_REDIRECTS} times")))
 }
 
-fn check_declared_length(headers: &Headers, what: &str) -> Result<(), Error> {
-    let declared = headers.get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+/// The body's declared `Content-Length`, refused with 413 over [`MAX_SOURCE_BYTES`].
+fn declared_length(headers: &Headers, what: &str) -> Result<Option<u64>, Error> {
+    let declared = headers.get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(n) if n > MAX_SOURCE_BYTES as u64 => Err(too_large(what)),
-        _ => Ok(()),
+        other => Ok(other),
     }
 }
 
-/// Reads a body, stopping as soon as it passes [`MAX_SOURCE_BYTES`].
-async fn read_limited(mut stream: worker::ByteStream, what: &str) -> Result<Vec<u8>, Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::Origin(format!("reading the {what} failed: {e}")))?;
-        if bytes.len() + chunk.len() > MAX_SOURCE_BYTES {
-            return Err(too_large(what));
+/// Reads a body into one buffer of its declared length (or of
+/// [`MAX_SOURCE_BYTES`] when none is declared), reserved from the isolate's
+/// budget before it is allocated. Each chunk is copied from its JavaScript
+/// array straight into the buffer, which never grows.
+async fn read_limited(
+    body: Option<web_sys::ReadableStream>,
+    declared: Option<u64>,
+    what: &str,
+    admission: &Admission,
+    config: &Config,
+) -> Result<(Vec<u8>, Reservation), Error> {
+    let capacity = declared.unwrap_or(MAX_SOURCE_BYTES as u64);
+    let reservation = admitted(admission.reserve(capacity, &format!("the {what}"))?, config).await?;
+    let mut bytes = Vec::with_capacity(capacity as usize);
+    let Some(body) = body else { return Ok((bytes, reservation)) };
+    let failed = |e: JsValue| Error::Origin(format!("reading the {what} failed: {}", js_sys::Error::from(e).message()));
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(failed)?;
+        if js_sys::Reflect::get(&chunk, &"done".into()).map_err(failed)?.is_truthy() {
+            return Ok((bytes, reservation));
         }
-        bytes.extend_from_slice(&chunk);
+        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(failed)?.unchecked_into();
+        let (start, len) = (bytes.len(), value.length() as usize);
+        if start + len > bytes.capacity() {
+            let _ = reader.cancel();
+            return Err(match declared {
+                Some(n) => Error::Origin(format!("the {what} is longer than its Content-Length ({n} bytes)")),
+                None => too_large(what),
+            });
+        }
+        bytes.resize(start + len, 0);
+        value.copy_to(&mut bytes[start..]);
     }
-    Ok(bytes)
 }
 
 fn too_large(what: &str) -> Error {
@@ -331,30 +408,35 @@ fn answer_response(answer: Answer, head: bool, config: &Config) -> worker::Resul
             }
             Ok(Response::empty()?.with_status(304).with_headers(headers))
         }
-        Answer::Image { output, etag, varies, fetch_ms } => {
+        Answer::Image { output, etag, varies, fetch_ms, source_bytes } => {
             headers.set("content-type", output.format.mime())?;
             headers.set("etag", &etag)?;
             if varies {
                 headers.set("vary", "Accept")?;
             }
-            headers.set("server-timing", &server_timing(&output, fetch_ms))?;
+            headers.set("server-timing", &server_timing(&output, fetch_ms, source_bytes))?;
             let body = if head { Vec::new() } else { output.bytes };
             Ok(Response::from_bytes(body)?.with_headers(headers))
         }
     }
 }
 
-/// `Server-Timing`: fetch, decode, resize and encode in milliseconds, and the
-/// Wasm memory size in bytes — its high-water mark, as linear memory never
-/// shrinks. On Cloudflare's edge clocks only advance across I/O, so the
-/// CPU phases read 0 there; in local workerd they are real.
-fn server_timing(output: &Output, fetch_ms: Option<f64>) -> String {
+/// `Server-Timing`: fetch, decode, resize and encode in milliseconds; the
+/// Wasm memory size in bytes (its high-water mark, as linear memory never
+/// shrinks); the bytes planned for this request's work and reserved for its
+/// source. On Cloudflare's edge clocks only advance across I/O, so the CPU
+/// phases read 0 there; in local workerd they are real.
+fn server_timing(output: &Output, fetch_ms: Option<f64>, source_bytes: u64) -> String {
     let t = output.timings;
-    let memory = core::arch::wasm32::memory_size(0) * 65536;
     let fetch = fetch_ms.map(|ms| format!("fetch;dur={ms:.1}, ")).unwrap_or_default();
     format!(
-        "{fetch}decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}, wasm-memory;desc=\"{memory}\"",
-        t.decode, t.resize, t.encode
+        "{fetch}decode;dur={:.1}, resize;dur={:.1}, encode;dur={:.1}, wasm-memory;desc=\"{}\", \
+         plan;desc=\"{}\", source;desc=\"{source_bytes}\"",
+        t.decode,
+        t.resize,
+        t.encode,
+        wasm_memory(),
+        output.planned_bytes
     )
 }
 
@@ -362,8 +444,10 @@ fn error_response(error: &Error) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", "no-store")?;
-    if matches!(error, Error::MethodNotAllowed(_)) {
-        headers.set("allow", "GET, HEAD, POST")?;
+    match error {
+        Error::MethodNotAllowed(_) => headers.set("allow", "GET, HEAD, POST")?,
+        Error::Overloaded(_) => headers.set("retry-after", "1")?,
+        _ => {}
     }
     Ok(Response::from_bytes(error.to_json().into_bytes())?.with_status(error.status()).with_headers(headers))
 }

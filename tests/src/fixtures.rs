@@ -240,3 +240,54 @@ pub fn detailed(width: u32, height: u32) -> DynamicImage {
         image::Rgb(base.map(|c| (c + wave).clamp(0, 255) as u8))
     }))
 }
+
+/// A grey progressive JPEG with `extra` AC refinement scans appended (each
+/// walks every block; a decoder without a scan limit spends time on each).
+pub fn jpeg_with_extra_scans(width: u16, height: u16, extra: usize) -> Vec<u8> {
+    let grey: Vec<u8> = (0..usize::from(width) * usize::from(height)).map(|i| (i * 7 % 251) as u8).collect();
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+    encoder.set_progressive(true);
+    encoder.encode(&grey, width, height, jpeg_encoder::ColorType::Luma).expect("encoding a fixture");
+    out.truncate(out.len() - 2);
+    for _ in 0..extra {
+        // Component 1, Ss=1, Se=63, Ah=1, Al=0, then one byte of entropy data.
+        out.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0x10, 0x00]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+/// An RGB PNG whose `iCCP` chunk inflates to `profile_bytes` (a few KB on the wire).
+pub fn png_with_icc(w: u32, h: u32, profile_bytes: usize) -> Vec<u8> {
+    let mut info = png::Info::with_size(w, h);
+    info.color_type = png::ColorType::Rgb;
+    info.icc_profile = Some(vec![0u8; profile_bytes].into());
+    let mut out = Vec::new();
+    let mut writer = png::Encoder::with_info(&mut out, info).unwrap().write_header().expect("writing a PNG header");
+    writer.write_image_data(&vec![90u8; w as usize * h as usize * 3]).expect("writing a PNG");
+    drop(writer);
+    out
+}
+
+/// A CMYK JPEG (as Adobe writes them).
+pub fn cmyk_jpeg(width: u16, height: u16) -> Vec<u8> {
+    let cmyk: Vec<u8> = (0..usize::from(width) * usize::from(height) * 4).map(|i| (i * 13 % 256) as u8).collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&cmyk, width, height, jpeg_encoder::ColorType::Cmyk)
+        .expect("encoding a fixture");
+    out
+}
+
+/// Incompressible RGBA noise (the worst case for lossless encoders).
+pub fn noise(width: u32, height: u32) -> DynamicImage {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    DynamicImage::ImageRgba8(image::RgbaImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let [a, b, c, d, ..] = state.to_le_bytes();
+        image::Rgba([a, b, c, d | 1])
+    }))
+}

@@ -51,19 +51,29 @@ impl Worker {
     /// `wrangler.toml` (minus its `[build]` step) and `vars` overriding its
     /// `[vars]`, and waits until it answers.
     pub fn start(build_dir: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
+        Worker::start_persisted(build_dir, vars, None)
+    }
+
+    /// [`Worker::start`], keeping the runtime's state (the Cache API's
+    /// contents among it) in `state` when given, so a later worker can
+    /// start on it.
+    pub fn start_persisted(build_dir: &Path, vars: &[(&str, &str)], state: Option<&Path>) -> Result<Worker, String> {
         let scratch = scratch_dir("worker-")?;
         let config = scratch.path().join("wrangler.json");
         write_config(&workspace_root().join("wrangler.toml"), build_dir, &config)?;
-        Worker::start_config(&config, vars, scratch)
+        let state = state.map_or_else(|| scratch.path().join("state"), Path::to_path_buf);
+        Worker::start_config(&config, vars, scratch, state)
     }
 
     /// Starts any worker described by the wrangler config file `config`
     /// (e.g. a peer's, for benchmarks), and waits until it answers.
     pub fn start_with_config(config: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
-        Worker::start_config(config, vars, scratch_dir("worker-")?)
+        let scratch = scratch_dir("worker-")?;
+        let state = scratch.path().join("state");
+        Worker::start_config(config, vars, scratch, state)
     }
 
-    fn start_config(config: &Path, vars: &[(&str, &str)], scratch: TempDir) -> Result<Worker, String> {
+    fn start_config(config: &Path, vars: &[(&str, &str)], scratch: TempDir, state: PathBuf) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
         if !wrangler.exists() {
@@ -81,7 +91,7 @@ impl Worker {
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")
-            .arg(scratch.path().join("state"))
+            .arg(&state)
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
             .args(vars.iter().flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]))
             .current_dir(&root)
@@ -175,7 +185,12 @@ pub fn write_config(project_config: &Path, build_dir: &Path, out: &Path) -> Resu
 
 /// The `wasm-memory` figure of a `Server-Timing` header, in bytes.
 pub fn wasm_memory(server_timing: &str) -> Option<u64> {
-    server_timing.split("wasm-memory;desc=\"").nth(1)?.split('"').next()?.parse().ok()
+    timing_desc(server_timing, "wasm-memory")
+}
+
+/// The number in the `desc` of the `name` metric of a `Server-Timing` header.
+pub fn timing_desc(server_timing: &str, name: &str) -> Option<u64> {
+    server_timing.split(&format!("{name};desc=\"")).nth(1)?.split('"').next()?.parse().ok()
 }
 
 fn free_port() -> Result<u16, String> {

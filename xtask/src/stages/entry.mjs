@@ -17,40 +17,104 @@ function recoverIfPoisoned() {
   }
 }
 
+// Calls running on the current instance, each with a way to abandon it.
+const running = new Set();
+
+// A trap poisons the instance for every call on it: async Rust code is
+// polled from microtasks, so a trap in one request's task can leave the
+// others' tasks never polled again. Each call running then is abandoned
+// (and retried where it can be), and the instance is reset before the next.
+function trapped() {
+  state.criticalError = true;
+  const abandoned = [...running];
+  running.clear();
+  for (const abandon of abandoned) abandon();
+}
+
 // A trap that escapes a handler, or happens in a task the handler left
-// running (async Rust code is polled from microtasks), marks the instance as
-// poisoned. The panic hook marks it too, but `--snip` removes the hook.
+// running, poisons the instance. The panic hook marks it too, but `--snip`
+// removes the hook.
 function markIfTrap(error) {
-  if (error instanceof WebAssembly.RuntimeError) {
-    state.criticalError = true;
-  }
+  if (error instanceof WebAssembly.RuntimeError) trapped();
 }
 addEventListener("error", (event) => markIfTrap(event.error));
 addEventListener("unhandledrejection", (event) => markIfTrap(event.reason));
 
-async function call(handler, self, arg) {
+class Trap extends Error {}
+
+// Runs a handler on the current instance; rejects with `Trap` when any call
+// traps meanwhile.
+function attempt(handler, self, arg) {
   recoverIfPoisoned();
+  return new Promise((resolve, reject) => {
+    const abandon = () => reject(new Trap("the Wasm instance trapped"));
+    running.add(abandon);
+    handler.call(self, arg, self.env, self.ctx).then(resolve, (error) => {
+      markIfTrap(error);
+      reject(error);
+    }).finally(() => running.delete(abandon));
+  });
+}
+
+// Calls abandoned by a trap run again one at a time, alone on a fresh
+// instance, so that the one that trapped cannot take the others down twice;
+// new calls wait for them.
+let retries = Promise.resolve();
+let retrying = 0;
+
+function retryAlone(handler, self, request) {
+  retrying++;
+  const result = retries.then(async () => {
+    const body = request.body;
+    if (body !== null && (request.bodyUsed || body.locked)) {
+      return failure(503, "restarted", "the worker restarted while reading this request's body; send it again");
+    }
+    try {
+      return await attempt(handler, self, request);
+    } catch (error) {
+      if (!(error instanceof Trap)) throw error;
+      return failure(500, "internal_error", "the worker failed on this request; it has been restarted");
+    }
+  });
+  retries = result.catch(() => {}).finally(() => retrying--);
+  return result;
+}
+
+function failure(status, code, message) {
+  const headers = { "content-type": "application/json", "cache-control": "no-store" };
+  if (status === 503) headers["retry-after"] = "1";
+  return new Response(JSON.stringify({ error: { code, message } }), { status, headers });
+}
+
+async function call(handler, self, arg) {
+  while (retrying > 0) await retries;
   try {
-    return await handler.call(self, arg, self.env, self.ctx);
+    return await attempt(handler, self, arg);
   } catch (error) {
-    markIfTrap(error);
+    if (error instanceof Trap && arg instanceof Request) return retryAlone(handler, self, arg);
     throw error;
   }
 }
 
-// Reads what a handler left of the request body (up to a bound), so that the
-// HTTP connection stays usable: workerd's local proxy reports "Network
-// connection lost" when a response is sent while the body is still unread.
+// Reads what a handler left of the request body, so that the HTTP
+// connection stays usable: workerd's local proxy reports "Network connection
+// lost" when the body of a finished request is still unread. A body the
+// client has sent is read within DRAIN_WAIT_MS; one it holds back (or one over
+// DRAIN_LIMIT) is cancelled then, so it never holds the answer. A body the
+// handler is reading (a stream passed to the response) is left alone.
 const DRAIN_LIMIT = 1 << 20;
+const DRAIN_WAIT_MS = 100;
 async function drainUnread(request) {
-  if (request.body === null || request.bodyUsed) return;
+  if (request.body === null || request.bodyUsed || request.body.locked) return;
   const reader = request.body.getReader();
+  const deadline = new Promise((done) => setTimeout(() => done({ late: true }), DRAIN_WAIT_MS));
   for (let left = DRAIN_LIMIT; left > 0; ) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    left -= value.byteLength;
+    const chunk = await Promise.race([reader.read(), deadline]);
+    if (chunk.done) return;
+    if (chunk.late) break;
+    left -= chunk.value.byteLength;
   }
-  await reader.cancel();
+  reader.cancel().catch(() => {});
 }
 
 export default class Worker extends WorkerEntrypoint {
@@ -58,7 +122,7 @@ export default class Worker extends WorkerEntrypoint {
     try {
       return await call(wasm.fetch, this, request);
     } finally {
-      await drainUnread(request);
+      await drainUnread(request).catch(() => {});
     }
   }
 /*HANDLERS*/

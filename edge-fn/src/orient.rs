@@ -1,0 +1,162 @@
+//! Turning and flipping after resizing: the EXIF orientation and `rotate`
+//! are applied to the small result, never to the decoded source, so no
+//! full-size copy is made. The layout is worked out in the final orientation;
+//! [`Turns::source_rect`] maps its source rectangle back into the stored image.
+
+use image::DynamicImage;
+use image::metadata::Orientation;
+
+use crate::geometry::Rect;
+use crate::options::Rotate;
+
+/// One quarter-turn or mirror step, as `image` applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Rot90,
+    Rot180,
+    Rot270,
+    FlipH,
+    FlipV,
+}
+
+impl Step {
+    fn transposes(self) -> bool {
+        matches!(self, Step::Rot90 | Step::Rot270)
+    }
+
+    /// Where the point (x, y) of the image after this step was before it,
+    /// for an image of `(w, h)` before the step.
+    fn back(self, (w, h): (f64, f64), (x, y): (f64, f64)) -> (f64, f64) {
+        match self {
+            Step::Rot90 => (y, h - x),
+            Step::Rot180 => (w - x, h - y),
+            Step::Rot270 => (w - y, x),
+            Step::FlipH => (w - x, y),
+            Step::FlipV => (x, h - y),
+        }
+    }
+
+    fn apply(self, image: DynamicImage) -> DynamicImage {
+        match self {
+            Step::Rot90 => image.rotate90(),
+            Step::Rot180 => image.rotate180(),
+            Step::Rot270 => image.rotate270(),
+            Step::FlipH => image.fliph(),
+            Step::FlipV => image.flipv(),
+        }
+    }
+}
+
+/// The steps from the stored image to the one shown: EXIF orientation, then `rotate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Turns(Vec<Step>);
+
+impl Turns {
+    /// The EXIF orientation followed by a clockwise `rotate`.
+    pub fn new(orientation: Orientation, rotate: Option<Rotate>) -> Turns {
+        let mut steps = match orientation {
+            Orientation::NoTransforms => vec![],
+            Orientation::Rotate90 => vec![Step::Rot90],
+            Orientation::Rotate180 => vec![Step::Rot180],
+            Orientation::Rotate270 => vec![Step::Rot270],
+            Orientation::FlipHorizontal => vec![Step::FlipH],
+            Orientation::FlipVertical => vec![Step::FlipV],
+            Orientation::Rotate90FlipH => vec![Step::Rot90, Step::FlipH],
+            Orientation::Rotate270FlipH => vec![Step::Rot270, Step::FlipH],
+        };
+        steps.extend(match rotate {
+            None => None,
+            Some(Rotate::R90) => Some(Step::Rot90),
+            Some(Rotate::R180) => Some(Step::Rot180),
+            Some(Rotate::R270) => Some(Step::Rot270),
+        });
+        Turns(steps)
+    }
+
+    /// Whether width and height swap.
+    pub fn transposes(&self) -> bool {
+        self.0.iter().filter(|s| s.transposes()).count() % 2 == 1
+    }
+
+    /// A `(w, h)` size of the stored image, as shown.
+    pub fn shown(&self, (w, h): (u32, u32)) -> (u32, u32) {
+        if self.transposes() { (h, w) } else { (w, h) }
+    }
+
+    /// `rect`, given in the shown image of a stored `(w, h)` image, in the stored image.
+    pub fn source_rect(&self, stored: (u32, u32), rect: Rect) -> Rect {
+        // The size before each step.
+        let mut sizes = Vec::with_capacity(self.0.len());
+        let mut size = (f64::from(stored.0), f64::from(stored.1));
+        for step in &self.0 {
+            sizes.push(size);
+            if step.transposes() {
+                size = (size.1, size.0);
+            }
+        }
+        let mut a = (rect.left, rect.top);
+        let mut b = (rect.left + rect.width, rect.top + rect.height);
+        for (step, &size) in self.0.iter().zip(&sizes).rev() {
+            a = step.back(size, a);
+            b = step.back(size, b);
+        }
+        let (left, top) = (a.0.min(b.0), a.1.min(b.1));
+        Rect { left, top, width: (a.0 - b.0).abs(), height: (a.1 - b.1).abs() }
+    }
+
+    /// Applies the steps to a (small, resized) image.
+    pub fn apply(&self, image: DynamicImage) -> DynamicImage {
+        self.0.iter().fold(image, |image, step| step.apply(image))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Orientation; 8] = [
+        Orientation::NoTransforms,
+        Orientation::Rotate90,
+        Orientation::Rotate180,
+        Orientation::Rotate270,
+        Orientation::FlipHorizontal,
+        Orientation::FlipVertical,
+        Orientation::Rotate90FlipH,
+        Orientation::Rotate270FlipH,
+    ];
+
+    /// Each pixel's value is its stored position, so the shown image tells
+    /// where each shown pixel came from.
+    fn numbered(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 0])))
+    }
+
+    #[test]
+    fn a_shown_rectangle_maps_back_to_the_stored_pixels_it_shows() {
+        let (w, h) = (7, 5);
+        for orientation in ALL {
+            for rotate in [None, Some(Rotate::R90), Some(Rotate::R180), Some(Rotate::R270)] {
+                let turns = Turns::new(orientation, rotate);
+                let mut reference = numbered(w, h);
+                reference.apply_orientation(orientation);
+                let reference = match rotate {
+                    None => reference,
+                    Some(Rotate::R90) => reference.rotate90(),
+                    Some(Rotate::R180) => reference.rotate180(),
+                    Some(Rotate::R270) => reference.rotate270(),
+                };
+                let shown = turns.apply(numbered(w, h)).to_rgb8();
+                assert_eq!(shown, reference.to_rgb8(), "{orientation:?} {rotate:?}: apply matches image's");
+                assert_eq!(turns.shown((w, h)), shown.dimensions());
+                // The shown pixel (2, 1), as a 1×1 rectangle, comes from the stored pixel it shows.
+                let rect = turns.source_rect((w, h), Rect { left: 2.0, top: 1.0, width: 1.0, height: 1.0 });
+                let [x, y, _] = shown.get_pixel(2, 1).0;
+                assert_eq!(
+                    (rect.left, rect.top, rect.width, rect.height),
+                    (f64::from(x), f64::from(y), 1.0, 1.0),
+                    "{orientation:?} {rotate:?}"
+                );
+            }
+        }
+    }
+}

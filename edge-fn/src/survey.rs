@@ -1,0 +1,215 @@
+//! A walk over a container's chunks or markers before any decoder runs: what
+//! the decoders will hold besides the pixels (metadata) and, for JPEG, how much
+//! entropy decoding the scans ask for.
+//!
+//! A progressive JPEG may repeat refinement scans without end: each one walks
+//! every block of its components, so a 100 KB file with a thousand scans keeps
+//! the isolate busy for most of a minute. Counting the scans' block visits from
+//! the markers costs one pass over the bytes and bounds that work before
+//! decoding starts. The counts are upper bounds: every component is counted
+//! with its MCU padding.
+
+/// What the markers of a JPEG say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Jpeg {
+    /// Start-of-scan markers.
+    pub scans: u32,
+    /// 8×8 blocks of all components (one pass over the image).
+    pub blocks: u64,
+    /// Blocks the scans visit, summed over scans.
+    pub block_visits: u64,
+    /// Bytes of ICC profile segments (`APP2 ICC_PROFILE`), which the decoder keeps.
+    pub icc_bytes: u64,
+}
+
+impl Jpeg {
+    /// Passes over the whole image the scans add up to (rounded up).
+    pub fn passes(&self) -> u64 {
+        if self.blocks == 0 { 0 } else { self.block_visits.div_ceil(self.blocks) }
+    }
+}
+
+/// Walks a JPEG's markers, skipping the entropy-coded data between them.
+/// Stops quietly at the end of the data or at a malformed segment: the
+/// decoder reports those.
+pub fn jpeg(data: &[u8]) -> Jpeg {
+    let mut survey = Jpeg::default();
+    // Component id and its blocks (with MCU padding), from the frame header.
+    let mut components: Vec<(u8, u64)> = Vec::new();
+    let mut pos = 2;
+    loop {
+        let Some(offset) = data.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else { break };
+        pos += offset;
+        while data.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let Some(&marker) = data.get(pos) else { break };
+        pos += 1;
+        match marker {
+            0xD9 => break,
+            0x00 | 0x01 | 0xD0..=0xD8 => continue,
+            _ => {}
+        }
+        let Some(length) = data.get(pos..pos + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+            break;
+        };
+        let Some(segment) = data.get(pos + 2..pos + length.max(2)) else { break };
+        pos += length;
+        match marker {
+            // Start of frame (not DHT, JPG or DAC).
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => components = frame_blocks(segment),
+            0xE2 if segment.starts_with(b"ICC_PROFILE\0") => survey.icc_bytes += segment.len() as u64,
+            0xDA => {
+                survey.scans += 1;
+                let count = usize::from(segment.first().copied().unwrap_or(0));
+                let ids = segment.get(1..1 + 2 * count).unwrap_or(&[]);
+                survey.block_visits += ids
+                    .chunks_exact(2)
+                    .filter_map(|c| components.iter().find(|(id, _)| *id == c[0]).map(|(_, blocks)| blocks))
+                    .sum::<u64>();
+                pos = end_of_entropy_data(data, pos);
+            }
+            _ => {}
+        }
+    }
+    survey.blocks = components.iter().map(|(_, blocks)| blocks).sum();
+    survey
+}
+
+/// Each component's blocks from a start-of-frame segment.
+fn frame_blocks(segment: &[u8]) -> Vec<(u8, u64)> {
+    let Some(&[_, h0, h1, w0, w1, count]) = segment.get(..6).map(|s| <&[u8; 6]>::try_from(s).ok()).flatten() else {
+        return Vec::new();
+    };
+    let (height, width) = (u64::from(u16::from_be_bytes([h0, h1])), u64::from(u16::from_be_bytes([w0, w1])));
+    let specs: Vec<(u8, u64, u64)> = segment
+        .get(6..6 + 3 * usize::from(count))
+        .unwrap_or(&[])
+        .chunks_exact(3)
+        .map(|c| (c[0], u64::from(c[1] >> 4).max(1), u64::from(c[1] & 15).max(1)))
+        .collect();
+    let h_max = specs.iter().map(|s| s.1).max().unwrap_or(1);
+    let v_max = specs.iter().map(|s| s.2).max().unwrap_or(1);
+    let (mcus_x, mcus_y) = (width.div_ceil(8 * h_max), height.div_ceil(8 * v_max));
+    specs.into_iter().map(|(id, h, v)| (id, mcus_x * h * mcus_y * v)).collect()
+}
+
+/// The offset of the first marker after entropy-coded data starting at `pos`
+/// (stuffed `FF 00` and restart markers belong to the data).
+fn end_of_entropy_data(data: &[u8], mut pos: usize) -> usize {
+    while let Some(offset) = data.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+        pos += offset;
+        match data.get(pos + 1) {
+            Some(0x00 | 0xD0..=0xD7) => pos += 2,
+            _ => return pos,
+        }
+    }
+    data.len()
+}
+
+/// Bytes of a PNG's `eXIf` chunks: the decoder copies each one twice, and
+/// no limit of its own bounds them. Other metadata chunks (`iCCP`, text) are
+/// skipped by the decoder unread.
+pub fn png_exif_bytes(data: &[u8]) -> u64 {
+    chunks(data, 8, 8, false).filter(|(kind, _)| kind == b"eXIf").map(|(_, len)| len).sum()
+}
+
+/// Bytes of a WebP's `EXIF` chunks (read for the orientation).
+pub fn webp_exif_bytes(data: &[u8]) -> u64 {
+    chunks(data, 12, 8, true).filter(|(kind, _)| kind == b"EXIF").map(|(_, len)| len).sum()
+}
+
+/// (type, data length) of each chunk from `start`: PNG's big-endian
+/// length-then-type with a CRC after the data, or RIFF's type-then-little-endian
+/// length, padded to even.
+fn chunks(data: &[u8], start: usize, header: usize, riff: bool) -> impl Iterator<Item = ([u8; 4], u64)> + '_ {
+    let mut pos = start;
+    std::iter::from_fn(move || {
+        let head = data.get(pos..pos + header)?;
+        let (kind, len) = if riff {
+            (&head[..4], u32::from_le_bytes([head[4], head[5], head[6], head[7]]))
+        } else {
+            (&head[4..], u32::from_be_bytes([head[0], head[1], head[2], head[3]]))
+        };
+        let len = u64::from(len);
+        let trailer = if riff { len & 1 } else { 4 };
+        pos = pos.saturating_add(header).saturating_add((len + trailer) as usize);
+        Some(([kind[0], kind[1], kind[2], kind[3]], len))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progressive(width: u16, height: u16, colour: bool) -> Vec<u8> {
+        let channels = if colour { 3 } else { 1 };
+        let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height) * channels).map(|i| (i * 7) as u8).collect();
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+        encoder.set_progressive(true);
+        let kind = if colour { jpeg_encoder::ColorType::Rgb } else { jpeg_encoder::ColorType::Luma };
+        encoder.encode(&pixels, width, height, kind).unwrap();
+        out
+    }
+
+    #[test]
+    fn counts_the_scans_and_blocks_of_a_progressive_jpeg() {
+        let survey = jpeg(&progressive(64, 48, false));
+        assert_eq!(survey.blocks, 8 * 6);
+        assert!(survey.scans >= 2, "{survey:?}");
+        assert_eq!(survey.block_visits, u64::from(survey.scans) * survey.blocks, "each grey scan visits every block");
+        assert_eq!(survey.passes(), u64::from(survey.scans));
+    }
+
+    #[test]
+    fn a_baseline_jpeg_is_one_pass() {
+        let pixels = vec![128u8; 40 * 24 * 3];
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 85).encode(&pixels, 40, 24, jpeg_encoder::ColorType::Rgb).unwrap();
+        let survey = jpeg(&out);
+        assert_eq!((survey.scans, survey.passes()), (1, 1), "{survey:?}");
+    }
+
+    #[test]
+    fn appended_refinement_scans_are_counted_and_stuffed_bytes_skipped() {
+        let base = progressive(32, 32, false);
+        let eoi = base.len() - 2;
+        // One AC refinement scan header (component 1, Ss=1, Se=63, Ah=1, Al=0)
+        // with entropy data holding a stuffed FF 00 and a restart marker.
+        let scan = [0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0x10, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56];
+        let mut hostile = base[..eoi].to_vec();
+        for _ in 0..100 {
+            hostile.extend_from_slice(&scan);
+        }
+        hostile.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(jpeg(&hostile).scans, jpeg(&base).scans + 100);
+    }
+
+    #[test]
+    fn truncated_or_garbage_input_ends_the_walk() {
+        let base = progressive(16, 16, true);
+        for cut in [0, 1, 2, 3, 10, base.len() / 2] {
+            let _ = jpeg(&base[..cut]);
+        }
+        assert_eq!(jpeg(b"\xFF\xD8\xFF\xDA\xFF\xFF").scans, 0);
+    }
+
+    #[test]
+    fn png_and_webp_exif_chunks_are_measured() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, len) in [(b"IHDR", 13u32), (b"eXIf", 300), (b"IDAT", 5)] {
+            png.extend_from_slice(&len.to_be_bytes());
+            png.extend_from_slice(kind);
+            png.extend(std::iter::repeat_n(0, len as usize + 4));
+        }
+        assert_eq!(png_exif_bytes(&png), 300);
+        let mut webp = b"RIFF\0\0\0\0WEBP".to_vec();
+        for (kind, len) in [(b"VP8X", 10u32), (b"EXIF", 77), (b"VP8L", 4)] {
+            webp.extend_from_slice(kind);
+            webp.extend_from_slice(&len.to_le_bytes());
+            webp.extend(std::iter::repeat_n(0, (len + (len & 1)) as usize));
+        }
+        assert_eq!(webp_exif_bytes(&webp), 77);
+    }
+}
