@@ -104,6 +104,26 @@ pub struct Waiting {
     done: bool,
 }
 
+impl Waiting {
+    /// The reservation, when this request is first in line and fits now.
+    /// Callers that must not be woken from another request's context (a
+    /// Worker's I/O belongs to the request that started it) poll this on
+    /// their own timer instead of awaiting the future.
+    pub fn try_take(&mut self) -> Option<Reservation> {
+        let mut state = self.admission.0.borrow_mut();
+        let at_head = state.queue.front().is_some_and(|(ticket, _, _)| *ticket == self.ticket);
+        if !(at_head && state.reserved + self.bytes <= state.budget) {
+            return None;
+        }
+        state.queue.pop_front();
+        state.reserved += self.bytes;
+        state.wake_head();
+        drop(state);
+        self.done = true;
+        Some(Reservation { admission: self.admission.clone(), bytes: self.bytes })
+    }
+}
+
 impl Future for Waiting {
     type Output = Reservation;
 
@@ -237,6 +257,18 @@ mod tests {
         assert_eq!(err.status(), 503, "{err}");
         drop(queued);
         assert_eq!(admission.waiting(), 0);
+    }
+
+    #[test]
+    fn try_take_keeps_the_order_without_wakers() {
+        let admission = Admission::new(100);
+        let mut first = admission.reserve(80, "a").unwrap();
+        let mut second = admission.reserve(30, "b").unwrap();
+        assert!(second.try_take().is_none(), "not first in line");
+        let held = first.try_take().unwrap();
+        assert!(second.try_take().is_none(), "does not fit yet");
+        drop(held);
+        assert!(second.try_take().is_some());
     }
 
     #[test]

@@ -257,15 +257,25 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
     Ok(Answer::Image { output, etag, varies, fetch_ms, source_bytes: source.reservation.bytes() })
 }
 
-/// Waits for a reservation, at most `QUEUE_TIMEOUT_MS`.
-async fn admitted(waiting: Waiting, config: &Config) -> Result<Reservation, Error> {
-    let timeout = Delay::from(Duration::from_millis(u64::from(config.queue_timeout_ms)));
-    match select(waiting, timeout).await {
-        Either::Left((reservation, _)) => Ok(reservation),
-        Either::Right(_) => Err(Error::Overloaded(format!(
-            "no memory came free for this request within {} ms (QUEUE_TIMEOUT_MS); retry shortly",
-            config.queue_timeout_ms
-        ))),
+/// How often a waiting request looks for memory.
+const QUEUE_POLL: Duration = Duration::from_millis(5);
+
+/// Waits for a reservation, at most `QUEUE_TIMEOUT_MS`. The request polls on
+/// its own timer: woken from the request that freed the memory, it would
+/// read its body in that request's I/O context, which workerd refuses.
+async fn admitted(mut waiting: Waiting, config: &Config) -> Result<Reservation, Error> {
+    let deadline = Date::now() + f64::from(config.queue_timeout_ms);
+    loop {
+        if let Some(reservation) = waiting.try_take() {
+            return Ok(reservation);
+        }
+        if Date::now() > deadline {
+            return Err(Error::Overloaded(format!(
+                "no memory came free for this request within {} ms (QUEUE_TIMEOUT_MS); retry shortly",
+                config.queue_timeout_ms
+            )));
+        }
+        Delay::from(QUEUE_POLL).await;
     }
 }
 
