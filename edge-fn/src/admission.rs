@@ -41,11 +41,6 @@ impl Admission {
         Admission(Rc::new(RefCell::new(State { budget, reserved: 0, next_ticket: 0, queue: VecDeque::new() })))
     }
 
-    /// The budget in bytes.
-    pub fn budget(&self) -> u64 {
-        self.0.borrow().budget
-    }
-
     /// Bytes reserved now.
     pub fn reserved(&self) -> u64 {
         self.0.borrow().reserved
@@ -117,6 +112,7 @@ impl Waiting {
         }
         state.queue.pop_front();
         state.reserved += self.bytes;
+        // The next one may fit as well.
         state.wake_head();
         drop(state);
         self.done = true;
@@ -128,19 +124,12 @@ impl Future for Waiting {
     type Output = Reservation;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reservation> {
-        let this = &mut *self;
-        let mut state = this.admission.0.borrow_mut();
-        let at_head = state.queue.front().is_some_and(|(ticket, _, _)| *ticket == this.ticket);
-        if at_head && state.reserved + this.bytes <= state.budget {
-            state.queue.pop_front();
-            state.reserved += this.bytes;
-            // The next one may fit as well.
-            state.wake_head();
-            drop(state);
-            this.done = true;
-            return Poll::Ready(Reservation { admission: this.admission.clone(), bytes: this.bytes });
+        if let Some(reservation) = self.try_take() {
+            return Poll::Ready(reservation);
         }
-        if let Some(entry) = state.queue.iter_mut().find(|(ticket, _, _)| *ticket == this.ticket) {
+        let ticket = self.ticket;
+        let mut state = self.admission.0.borrow_mut();
+        if let Some(entry) = state.queue.iter_mut().find(|(t, _, _)| *t == ticket) {
             entry.2 = Some(cx.waker().clone());
         }
         Poll::Pending
@@ -169,16 +158,6 @@ impl Reservation {
     /// The bytes held.
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// Gives back all but `bytes` (when a source turned out smaller than reserved).
-    pub fn shrink_to(&mut self, bytes: u64) {
-        if bytes < self.bytes {
-            let mut state = self.admission.0.borrow_mut();
-            state.reserved -= self.bytes - bytes;
-            self.bytes = bytes;
-            state.wake_head();
-        }
     }
 }
 
@@ -269,17 +248,5 @@ mod tests {
         assert!(second.try_take().is_none(), "does not fit yet");
         drop(held);
         assert!(second.try_take().is_some());
-    }
-
-    #[test]
-    fn shrinking_gives_back_the_difference() {
-        let admission = Admission::new(100);
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        let mut held = poll(&mut admission.reserve(100, "a").unwrap(), &counter).unwrap();
-        let mut next = admission.reserve(30, "b").unwrap();
-        assert!(poll(&mut next, &counter).is_none());
-        held.shrink_to(70);
-        assert!(poll(&mut next, &counter).is_some());
-        assert_eq!(held.bytes(), 70);
     }
 }

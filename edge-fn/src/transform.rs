@@ -88,6 +88,8 @@ pub struct Plan {
     pub denominator: u32,
     /// EXIF orientation and `rotate`, applied after resizing.
     pub turns: Turns,
+    /// The layout's source rectangle in the stored image, at full resolution.
+    pub stored_source: Rect,
     /// Memory by phase.
     pub memory: Memory,
 }
@@ -107,8 +109,8 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
     let denominator = decode::jpeg_denominator(header, need_w, need_h);
 
     let decoded = decode::decoded_size(header, denominator);
-    let stored_rect = turns.source_rect((header.width, header.height), layout.source);
-    let crop_w = (stored_rect.width / f64::from(denominator)).ceil() as u32 + 1;
+    let stored_source = turns.source_rect((header.width, header.height), layout.source);
+    let crop_w = (stored_source.width / f64::from(denominator)).ceil() as u32 + 1;
     let (rw, rh) = turns.shown(layout.resized);
     let resized = u64::from(rw) * u64::from(rh) * 4;
     let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
@@ -135,7 +137,7 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, turns, memory })
+    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory })
 }
 
 /// Hash tables, windows and row buffers of the encoders.
@@ -193,7 +195,7 @@ pub fn transform_planned(
 /// layout says.
 fn apply_layout(image: Rgba, header: &Header, plan: &Plan, background: [u8; 3]) -> Result<Rgba, Error> {
     let layout = &plan.layout;
-    let stored = plan.turns.source_rect((header.width, header.height), layout.source);
+    let stored = plan.stored_source;
     let sx = f64::from(image.width) / f64::from(header.width);
     let sy = f64::from(image.height) / f64::from(header.height);
     let source = Rect {
