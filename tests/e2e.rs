@@ -18,7 +18,8 @@ use hostile::{
     a_trap_costs_only_the_request_that_trapped, cached_answers_follow_the_allowlist,
     concurrent_large_bodies_stay_within_the_memory_budget, errors_do_not_wait_for_the_body_and_slow_bodies_time_out,
     hostile_inputs_are_refused_or_bounded, if_none_match_star_needs_an_image_and_post_ignores_it,
-    the_plan_bounds_the_wasm_memory_of_every_input_class, urls_and_headers_are_read_strictly,
+    the_heap_stops_at_the_memory_budget, the_plan_bounds_the_wasm_memory_of_every_input_class,
+    urls_and_headers_are_read_strictly,
 };
 
 /// Only the loopback origin is allowed; short timeouts keep the slow-origin
@@ -73,6 +74,7 @@ const CASES: &[Case<Ctx>] = cases![
     the_plan_bounds_the_wasm_memory_of_every_input_class,
     hostile_inputs_are_refused_or_bounded,
     concurrent_large_bodies_stay_within_the_memory_budget,
+    the_heap_stops_at_the_memory_budget,
     a_trap_costs_only_the_request_that_trapped,
     errors_do_not_wait_for_the_body_and_slow_bodies_time_out,
     if_none_match_star_needs_an_image_and_post_ignores_it,

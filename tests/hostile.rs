@@ -139,6 +139,23 @@ pub fn concurrent_large_bodies_stay_within_the_memory_budget(ctx: &Ctx) -> Resul
     Ok(())
 }
 
+/// The heap refuses to grow Wasm memory past `MEMORY_BUDGET_MIB` (96 MiB
+/// here), so holes left between buffers cannot take memory past it either;
+/// a full but free heap still serves.
+pub fn the_heap_stops_at_the_memory_budget(ctx: &Ctx) -> Result<(), String> {
+    fresh_instance(&ctx.worker)?;
+    let res = get(ctx, "/__diagnostics/fill")?;
+    ensure!(res.status_code == 200, "{} {}", res.status_code, String::from_utf8_lossy(res.as_bytes()));
+    let report: serde_json::Value = serde_json::from_slice(res.as_bytes()).map_err(|e| e.to_string())?;
+    let (blocks, memory) = (report["blocks"].as_u64().unwrap_or(0), report["wasm_memory"].as_u64().unwrap_or(0));
+    println!("    filled the heap: {blocks} blocks of 1 MiB, Wasm memory {:.1} MiB", memory as f64 / 1048576.0);
+    ensure!(memory <= 96 << 20, "Wasm memory reached {memory} bytes, over the 96 MiB budget");
+    ensure!(memory > 94 << 20 && blocks >= 90, "the heap stopped early: {blocks} blocks, {memory} bytes");
+    let next = post(ctx, "/?w=20", fixtures::encode(&fixtures::gradient(40, 20), ImageFormat::Png))?;
+    expect_image(&next, ImageFormat::Png, 20, 10)?;
+    fresh_instance(&ctx.worker)
+}
+
 /// A trap costs only the request that trapped: it gets a JSON 500, a request
 /// waiting on its origin at that moment is served, and so is the next.
 pub fn a_trap_costs_only_the_request_that_trapped(ctx: &Ctx) -> Result<(), String> {

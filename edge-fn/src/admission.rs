@@ -4,23 +4,32 @@
 //! and Wasm memory never shrinks, so planning each request alone is not
 //! enough: six requests that each fit can together take the isolate down.
 //! Each request reserves what it will hold — its source buffer before reading
-//! it, its working memory before transforming — and waits, first come first
-//! served, while the budget is taken. The queue is bounded; the caller bounds
-//! the wait and answers 503 with `Retry-After` when it runs out.
+//! it, its working memory before transforming — and waits while the budget
+//! is taken. A reservation is granted when the count fits the budget and the
+//! heap really has the room (the caller's `allocate`, see `heap.rs`: holes
+//! left by earlier buffers can make a count that fits useless).
 //!
-//! Single-threaded, as a Worker isolate is: the state lives in an `Rc`.
+//! Order: a request that fits may go ahead of larger ones that wait, so that
+//! small images are not held up behind a few large bodies; once the first in
+//! line has waited [`PATIENCE_MS`], it goes first and the rest wait behind it,
+//! so that large requests are not starved. The queue is bounded; the caller
+//! bounds the wait and answers 503 with `Retry-After` when it runs out.
+//!
+//! Single-threaded, as a Worker isolate is: the state lives in an `Rc`, and
+//! waiting requests poll on their own timers (a Worker's I/O belongs to the
+//! request that started it, so one request must not wake another).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
 
 /// Most requests that may wait for memory at once; more get 503 at once.
 pub const MAX_WAITING: usize = 64;
+
+/// How long the first in line may be overtaken by requests that fit.
+pub const PATIENCE_MS: f64 = 1000.0;
 
 /// A budget of bytes, shared by clones.
 #[derive(Clone, Debug)]
@@ -31,8 +40,8 @@ struct State {
     budget: u64,
     reserved: u64,
     next_ticket: u64,
-    /// Waiting requests in arrival order: ticket, bytes, waker.
-    queue: VecDeque<(u64, u64, Option<Waker>)>,
+    /// Waiting requests in arrival order: ticket and when it arrived (ms).
+    queue: VecDeque<(u64, f64)>,
 }
 
 impl Admission {
@@ -51,11 +60,10 @@ impl Admission {
         self.0.borrow().queue.len()
     }
 
-    /// Waits until `bytes` fit the budget behind every earlier request, then
-    /// holds them until the [`Reservation`] drops. Fails at once with 413
-    /// when `bytes` exceed the whole budget, and with 503 when
-    /// [`MAX_WAITING`] requests are already waiting.
-    pub fn reserve(&self, bytes: u64, what: &str) -> Result<Waiting, Error> {
+    /// Joins the queue for `bytes`, at time `now` (ms); [`Waiting::try_take`]
+    /// then grants them. Fails at once with 413 when `bytes` exceed the whole
+    /// budget, and with 503 when [`MAX_WAITING`] requests already wait.
+    pub fn reserve(&self, bytes: u64, what: &str, now: f64) -> Result<Waiting, Error> {
         let mut state = self.0.borrow_mut();
         if bytes > state.budget {
             return Err(Error::TooLarge(format!(
@@ -71,26 +79,12 @@ impl Admission {
         }
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state.queue.push_back((ticket, bytes, None));
+        state.queue.push_back((ticket, now));
         Ok(Waiting { admission: self.clone(), ticket, bytes, done: false })
     }
 }
 
-impl State {
-    /// Wakes the first waiting request when it now fits.
-    fn wake_head(&mut self) {
-        if let Some((_, bytes, waker)) = self.queue.front_mut() {
-            if self.reserved + *bytes <= self.budget {
-                if let Some(waker) = waker.take() {
-                    waker.wake();
-                }
-            }
-        }
-    }
-}
-
-/// A request's place in the queue; resolves to its [`Reservation`].
-/// Dropping it (a timeout) leaves the queue.
+/// A request's place in the queue. Dropping it (a timeout) leaves the queue.
 #[derive(Debug)]
 pub struct Waiting {
     admission: Admission,
@@ -100,50 +94,30 @@ pub struct Waiting {
 }
 
 impl Waiting {
-    /// The reservation, when this request is first in line and fits now.
-    /// Callers that must not be woken from another request's context (a
-    /// Worker's I/O belongs to the request that started it) poll this on
-    /// their own timer instead of awaiting the future.
-    pub fn try_take(&mut self) -> Option<Reservation> {
+    /// The reservation and what `allocate` made, when this request may go
+    /// now (see the module's doc on order), its bytes fit the budget, and
+    /// `allocate` finds the room; otherwise it keeps its place.
+    pub fn try_take<T>(&mut self, now: f64, allocate: impl FnOnce() -> Option<T>) -> Option<(Reservation, T)> {
         let mut state = self.admission.0.borrow_mut();
-        let at_head = state.queue.front().is_some_and(|(ticket, _, _)| *ticket == self.ticket);
-        if !(at_head && state.reserved + self.bytes <= state.budget) {
+        let &(head, since) = state.queue.front()?;
+        let may_go = head == self.ticket || now - since < PATIENCE_MS;
+        if !may_go || state.reserved + self.bytes > state.budget {
             return None;
         }
-        state.queue.pop_front();
+        let made = allocate()?;
+        state.queue.retain(|(ticket, _)| *ticket != self.ticket);
         state.reserved += self.bytes;
-        // The next one may fit as well.
-        state.wake_head();
         drop(state);
         self.done = true;
-        Some(Reservation { admission: self.admission.clone(), bytes: self.bytes })
-    }
-}
-
-impl Future for Waiting {
-    type Output = Reservation;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reservation> {
-        if let Some(reservation) = self.try_take() {
-            return Poll::Ready(reservation);
-        }
-        let ticket = self.ticket;
-        let mut state = self.admission.0.borrow_mut();
-        if let Some(entry) = state.queue.iter_mut().find(|(t, _, _)| *t == ticket) {
-            entry.2 = Some(cx.waker().clone());
-        }
-        Poll::Pending
+        Some((Reservation { admission: self.admission.clone(), bytes: self.bytes }, made))
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            self.admission.0.borrow_mut().queue.retain(|(ticket, _)| *ticket != self.ticket);
         }
-        let mut state = self.admission.0.borrow_mut();
-        state.queue.retain(|(ticket, _, _)| *ticket != self.ticket);
-        state.wake_head();
     }
 }
 
@@ -163,90 +137,81 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut state = self.admission.0.borrow_mut();
-        state.reserved -= self.bytes;
-        state.wake_head();
+        self.admission.0.borrow_mut().reserved -= self.bytes;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
 
-    /// Counts its wake-ups.
-    struct Counter(AtomicUsize);
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn poll(waiting: &mut Waiting, counter: &Arc<Counter>) -> Option<Reservation> {
-        let waker = Waker::from(counter.clone());
-        match Pin::new(waiting).poll(&mut Context::from_waker(&waker)) {
-            Poll::Ready(r) => Some(r),
-            Poll::Pending => None,
-        }
+    fn take(waiting: &mut Waiting, now: f64) -> Option<Reservation> {
+        waiting.try_take(now, || Some(())).map(|(reservation, ())| reservation)
     }
 
     #[test]
-    fn requests_wait_in_order_until_memory_is_given_back() {
+    fn requests_wait_until_memory_is_given_back() {
         let admission = Admission::new(100);
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        let first = poll(&mut admission.reserve(60, "a").unwrap(), &counter).expect("fits at once");
-        let mut second = admission.reserve(50, "b").unwrap();
-        let mut third = admission.reserve(10, "c").unwrap();
-        assert!(poll(&mut second, &counter).is_none(), "60 + 50 > 100");
-        assert!(poll(&mut third, &counter).is_none(), "fits, but may not overtake the second");
-        assert_eq!((admission.reserved(), admission.waiting()), (60, 2));
+        let first = take(&mut admission.reserve(60, "a", 0.0).unwrap(), 0.0).expect("fits at once");
+        let mut second = admission.reserve(50, "b", 0.0).unwrap();
+        assert!(take(&mut second, 1.0).is_none(), "60 + 50 > 100");
+        assert_eq!((admission.reserved(), admission.waiting()), (60, 1));
         drop(first);
-        assert!(counter.0.load(Ordering::SeqCst) >= 1, "the head was woken");
-        let second = poll(&mut second, &counter).expect("now fits");
-        let third = poll(&mut third, &counter).expect("fits behind it");
-        assert_eq!(admission.reserved(), 60);
-        drop((second, third));
+        let second = take(&mut second, 2.0).expect("now fits");
+        assert_eq!((admission.reserved(), admission.waiting()), (50, 0));
+        drop(second);
         assert_eq!(admission.reserved(), 0);
+    }
+
+    #[test]
+    fn small_requests_overtake_until_the_first_in_line_runs_out_of_patience() {
+        let admission = Admission::new(100);
+        let held = take(&mut admission.reserve(80, "a", 0.0).unwrap(), 0.0).unwrap();
+        let mut big = admission.reserve(50, "big", 0.0).unwrap();
+        assert!(take(&mut big, 0.0).is_none());
+        let small = take(&mut admission.reserve(10, "small", 10.0).unwrap(), 10.0);
+        assert!(small.is_some(), "fits, and the big one has waited less than PATIENCE_MS");
+        let mut late = admission.reserve(10, "late", PATIENCE_MS).unwrap();
+        assert!(take(&mut late, PATIENCE_MS).is_none(), "the big one has waited long enough to go first");
+        drop((held, small));
+        let big = take(&mut big, PATIENCE_MS + 1.0).expect("first in line, and fits");
+        assert!(take(&mut late, PATIENCE_MS + 1.0).is_some(), "fits behind it");
+        drop(big);
+    }
+
+    #[test]
+    fn a_count_that_fits_waits_for_the_heap() {
+        let admission = Admission::new(100);
+        let mut waiting = admission.reserve(40, "a", 0.0).unwrap();
+        assert!(waiting.try_take(0.0, || None::<()>).is_none(), "the heap has no room");
+        assert_eq!((admission.reserved(), admission.waiting()), (0, 1), "nothing held, still in line");
+        let (reservation, buffer) = waiting.try_take(1.0, || Some(vec![0u8; 40])).expect("room now");
+        assert_eq!((reservation.bytes(), buffer.len(), admission.reserved()), (40, 40, 40));
     }
 
     #[test]
     fn a_request_that_gives_up_leaves_the_queue() {
         let admission = Admission::new(100);
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        let held = poll(&mut admission.reserve(90, "a").unwrap(), &counter).unwrap();
-        let mut big = admission.reserve(50, "b").unwrap();
-        let mut small = admission.reserve(10, "c").unwrap();
-        assert!(poll(&mut big, &counter).is_none());
+        let held = take(&mut admission.reserve(90, "a", 0.0).unwrap(), 0.0).unwrap();
+        let mut big = admission.reserve(50, "b", 0.0).unwrap();
+        let mut small = admission.reserve(10, "c", 0.0).unwrap();
+        assert!(take(&mut big, 2.0 * PATIENCE_MS).is_none());
+        assert!(take(&mut small, 2.0 * PATIENCE_MS).is_none(), "behind a first in line out of patience");
         drop(big);
         assert_eq!(admission.waiting(), 1);
-        assert!(poll(&mut small, &counter).is_some(), "the one behind moves up and fits");
+        assert!(take(&mut small, 2.0 * PATIENCE_MS).is_some(), "the one behind moves up and fits");
         drop(held);
     }
 
     #[test]
     fn too_big_for_the_budget_or_the_queue_fails_at_once() {
         let admission = Admission::new(100);
-        assert_eq!(admission.reserve(101, "the image").unwrap_err().status(), 413);
-        let counter = Arc::new(Counter(AtomicUsize::new(0)));
-        let _held = poll(&mut admission.reserve(100, "a").unwrap(), &counter).unwrap();
-        let queued: Vec<Waiting> = (0..MAX_WAITING).map(|_| admission.reserve(1, "b").unwrap()).collect();
-        let err = admission.reserve(1, "c").unwrap_err();
+        assert_eq!(admission.reserve(101, "the image", 0.0).unwrap_err().status(), 413);
+        let _held = take(&mut admission.reserve(100, "a", 0.0).unwrap(), 0.0).unwrap();
+        let queued: Vec<Waiting> = (0..MAX_WAITING).map(|_| admission.reserve(1, "b", 0.0).unwrap()).collect();
+        let err = admission.reserve(1, "c", 0.0).unwrap_err();
         assert_eq!(err.status(), 503, "{err}");
         drop(queued);
         assert_eq!(admission.waiting(), 0);
-    }
-
-    #[test]
-    fn try_take_keeps_the_order_without_wakers() {
-        let admission = Admission::new(100);
-        let mut first = admission.reserve(80, "a").unwrap();
-        let mut second = admission.reserve(30, "b").unwrap();
-        assert!(second.try_take().is_none(), "not first in line");
-        let held = first.try_take().unwrap();
-        assert!(second.try_take().is_none(), "does not fit yet");
-        drop(held);
-        assert!(second.try_take().is_some());
     }
 }

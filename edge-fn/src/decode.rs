@@ -149,11 +149,8 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
     check_size(ihdr.width, ihdr.height)?;
     let reader = decoder.read_info().map_err(png_error)?;
     let info = reader.info();
-    let orientation = info
-        .exif_metadata
-        .as_deref()
-        .and_then(|exif| Orientation::from_exif_chunk(exif))
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation =
+        info.exif_metadata.as_deref().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
     let (color, _) = reader.output_color_type();
     Ok(Header {
         format: ImageFormat::Png,

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod error;
 pub mod etag;
 pub mod geometry;
+pub mod heap;
 pub mod limits;
 pub mod options;
 pub mod orient;

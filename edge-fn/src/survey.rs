@@ -37,8 +37,7 @@ pub fn jpeg(data: &[u8]) -> Jpeg {
     // Component id and its blocks (with MCU padding), from the frame header.
     let mut components: Vec<(u8, u64)> = Vec::new();
     let mut pos = 2;
-    loop {
-        let Some(offset) = data.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else { break };
+    while let Some(offset) = data.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
         pos += offset;
         while data.get(pos) == Some(&0xFF) {
             pos += 1;
@@ -78,7 +77,7 @@ pub fn jpeg(data: &[u8]) -> Jpeg {
 
 /// Each component's blocks from a start-of-frame segment.
 fn frame_blocks(segment: &[u8]) -> Vec<(u8, u64)> {
-    let Some(&[_, h0, h1, w0, w1, count]) = segment.get(..6).map(|s| <&[u8; 6]>::try_from(s).ok()).flatten() else {
+    let Some(&[_, h0, h1, w0, w1, count]) = segment.get(..6).and_then(|s| <&[u8; 6]>::try_from(s).ok()) else {
         return Vec::new();
     };
     let (height, width) = (u64::from(u16::from_be_bytes([h0, h1])), u64::from(u16::from_be_bytes([w0, w1])));
@@ -141,6 +140,25 @@ fn chunks(data: &[u8], start: usize, header: usize, riff: bool) -> impl Iterator
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real encoders' progressive scripts (64×48 files written by Pillow 12
+    /// with libjpeg-turbo, and by mozjpeg's `jpegtran`) stay well inside the
+    /// scan and pass limits.
+    #[test]
+    fn real_encoders_progressive_scripts() {
+        let cases: [(&[u8], u32, u64, u64); 3] = [
+            // 4:2:0 colour: 48 luma and 2 × 12 chroma blocks; 10 scans.
+            (include_bytes!("testdata/libjpeg-turbo-progressive.jpg"), 10, 72, 384),
+            (include_bytes!("testdata/libjpeg-turbo-progressive-grey.jpg"), 6, 48, 288),
+            (include_bytes!("testdata/mozjpeg-progressive.jpg"), 4, 72, 144),
+        ];
+        for (data, scans, blocks, visits) in cases {
+            let survey = jpeg(data);
+            assert_eq!((survey.scans, survey.blocks, survey.block_visits), (scans, blocks, visits));
+            assert!(survey.scans <= crate::limits::MAX_JPEG_SCANS / 2);
+            assert!(survey.passes() <= crate::limits::MAX_JPEG_PASSES / 2);
+        }
+    }
 
     fn progressive(width: u16, height: u16, colour: bool) -> Vec<u8> {
         let channels = if colour { 3 } else { 1 };

@@ -20,6 +20,7 @@ use worker::{
 use crate::admission::{Admission, Reservation, Waiting};
 use crate::config::{Config, MAX_REDIRECTS, default_port};
 use crate::etag;
+use crate::heap;
 use crate::limits::MAX_SOURCE_BYTES;
 use crate::options::FormatChoice;
 use crate::request;
@@ -29,8 +30,8 @@ use crate::{Caller, Error, Options, Output, prepare, transform_planned};
 /// Memory the admission budget leaves for what no reservation covers: the
 /// module's own data and stack are measured, this is for headers read before
 /// a plan exists, per-request strings, body chunks in transit and the
-/// allocator's own slack.
-const HEADROOM_BYTES: u64 = 8 << 20;
+/// allocator's own slack. The heap leaves the same to them (see `heap.rs`).
+const HEADROOM_BYTES: u64 = heap::RESERVE_HEADROOM as u64;
 
 thread_local! {
     /// The isolate's one budget, made on its first request.
@@ -44,6 +45,7 @@ fn admission(config: &Config) -> Admission {
         cell.borrow_mut()
             .get_or_insert_with(|| {
                 let budget = u64::from(config.memory_budget_mib) << 20;
+                heap::set_cap(budget as usize);
                 Admission::new(budget.saturating_sub(wasm_memory() + HEADROOM_BYTES))
             })
             .clone()
@@ -78,7 +80,9 @@ async fn respond(req: Request, config: &Config, ctx: &Context) -> Result<Respons
         verify_signature(&url, key).await?;
     }
     #[cfg(feature = "diagnostics")]
-    diagnostics::route(url.path());
+    if let Some(answer) = diagnostics::route(url.path(), config) {
+        return answer;
+    }
     let options = request::parse(url.path(), url.query())?;
     let source = match (req.method(), options.url.as_deref()) {
         (Method::Get | Method::Head, Some(source)) => Some(allowed_source(source, config)?),
@@ -95,10 +99,10 @@ async fn respond(req: Request, config: &Config, ctx: &Context) -> Result<Respons
         (other, _) => return Err(Error::MethodNotAllowed(other.to_string())),
     };
     let cache_key = source.as_ref().map(|_| cache_key(&req, &options, config));
-    if let Some(key) = &cache_key {
-        if let Some(hit) = cached(key, &req, head).await {
-            return Ok(hit);
-        }
+    if let Some(key) = &cache_key
+        && let Some(hit) = cached(key, &req, head).await
+    {
+        return Ok(hit);
     }
     let answer = handle(req, &options, config, source).await?;
     let mut response = answer_response(answer, head, config).map_err(internal)?;
@@ -222,19 +226,18 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
         Some(url) => (fetch_source(url, config, &admission).await?, Some(Date::now() - fetch_start)),
         None => {
             let declared = declared_length(req.headers(), "request body")?;
-            let read = read_limited(req.inner().body(), declared, "request body", &admission, config);
-            let timeout = Delay::from(Duration::from_millis(u64::from(config.body_timeout_ms)));
-            match select(Box::pin(read), timeout).await {
-                Either::Left((result, _)) => {
-                    result.map(|(bytes, reservation)| (Fetched { bytes, tagged: None, reservation }, None))?
-                }
-                Either::Right(_) => {
-                    return Err(Error::Timeout(format!(
+            let timeout = BodyTimeout {
+                ms: f64::from(config.body_timeout_ms),
+                error: Box::new(|| {
+                    Error::Timeout(format!(
                         "the request body did not arrive within {} ms (BODY_TIMEOUT_MS)",
                         config.body_timeout_ms
-                    )));
-                }
-            }
+                    ))
+                }),
+            };
+            let (bytes, reservation) =
+                read_limited(req.inner().body(), declared, "request body", &admission, config, timeout).await?;
+            (Fetched { bytes, tagged: None, reservation }, None)
         }
     };
     let id = match &source.tagged {
@@ -246,7 +249,11 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
         return Ok(Answer::NotModified { etag, varies });
     }
     let (header, plan) = prepare(&source.bytes, options)?;
-    let working = admitted(admission.reserve(plan.memory.peak(), "processing this image")?, config).await?;
+    let peak = plan.memory.peak();
+    let waiting = admission.reserve(peak, "processing this image", Date::now())?;
+    // No await from here to the end of the transform: the room found is
+    // still there when the transform allocates.
+    let (working, ()) = admitted(waiting, config, || heap::has_room(peak as usize).then_some(())).await?;
     let output =
         transform_planned(&source.bytes, &header, &plan, options, &Caller { accepts_webp, clock: &Date::now })?;
     drop(working);
@@ -260,16 +267,22 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
 /// How often a waiting request looks for memory.
 const QUEUE_POLL: Duration = Duration::from_millis(5);
 
-/// Waits for a reservation, at most `QUEUE_TIMEOUT_MS`. The request polls on
+/// Waits for a reservation and what `allocate` makes with it (see
+/// [`Waiting::try_take`]), at most `QUEUE_TIMEOUT_MS`. The request polls on
 /// its own timer: woken from the request that freed the memory, it would
 /// read its body in that request's I/O context, which workerd refuses.
-async fn admitted(mut waiting: Waiting, config: &Config) -> Result<Reservation, Error> {
+async fn admitted<T>(
+    mut waiting: Waiting,
+    config: &Config,
+    mut allocate: impl FnMut() -> Option<T>,
+) -> Result<(Reservation, T), Error> {
     let deadline = Date::now() + f64::from(config.queue_timeout_ms);
     loop {
-        if let Some(reservation) = waiting.try_take() {
-            return Ok(reservation);
+        let now = Date::now();
+        if let Some(granted) = waiting.try_take(now, &mut allocate) {
+            return Ok(granted);
         }
-        if Date::now() > deadline {
+        if now > deadline {
             return Err(Error::Overloaded(format!(
                 "no memory came free for this request within {} ms (QUEUE_TIMEOUT_MS); retry shortly",
                 config.queue_timeout_ms
@@ -307,21 +320,41 @@ fn check_allowed(url: &Url, config: &Config) -> Result<(), Error> {
 
 /// Fetches a source: only from allowed origins, following at most
 /// [`MAX_REDIRECTS`] redirects by hand so that each hop is checked again, and
-/// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange.
+/// giving up after `ORIGIN_TIMEOUT_MS` for the whole exchange (not counting
+/// the time the body waits for memory to be read into).
 async fn fetch_source(url: Url, config: &Config, admission: &Admission) -> Result<Fetched, Error> {
     let controller = AbortController::default();
     let signal = controller.signal();
+    let start = Date::now();
+    let timeout_ms = f64::from(config.origin_timeout_ms);
+    let timed_out = || Error::Origin(format!("the origin did not answer within {} ms", config.origin_timeout_ms));
     let timeout = Delay::from(Duration::from_millis(u64::from(config.origin_timeout_ms)));
-    match select(Box::pin(follow(url, config, &signal, admission)), timeout).await {
-        Either::Left((result, _)) => result,
+    let (response, url) = match select(Box::pin(follow(url, config, &signal)), timeout).await {
+        Either::Left((result, _)) => result?,
         Either::Right(_) => {
             controller.abort();
-            Err(Error::Origin(format!("the origin did not answer within {} ms", config.origin_timeout_ms)))
+            return Err(timed_out());
         }
-    }
+    };
+    let declared = declared_length(response.headers(), "source image")?;
+    let origin_etag = response.headers().get("etag").ok().flatten();
+    let body = match response.body() {
+        ResponseBody::Stream(stream) => Some(stream.clone()),
+        _ => None,
+    };
+    let timeout = BodyTimeout {
+        ms: timeout_ms - (Date::now() - start),
+        error: Box::new(|| {
+            controller.abort();
+            timed_out()
+        }),
+    };
+    let (bytes, reservation) = read_limited(body, declared, "source image", admission, config, timeout).await?;
+    Ok(Fetched { bytes, tagged: origin_etag.map(|etag| (url.to_string(), etag)), reservation })
 }
 
-async fn follow(mut url: Url, config: &Config, signal: &AbortSignal, admission: &Admission) -> Result<Fetched, Error> {
+/// Follows redirects up to a successful answer, whose body is left unread.
+async fn follow(mut url: Url, config: &Config, signal: &AbortSignal) -> Result<(Response, Url), Error> {
     for _ in 0..=MAX_REDIRECTS {
         check_allowed(&url, config)?;
         let mut init = RequestInit::new();
@@ -346,14 +379,7 @@ async fn follow(mut url: Url, config: &Config, signal: &AbortSignal, admission: 
         if !(200..300).contains(&status) {
             return Err(Error::Origin(format!("the origin answered HTTP {status}")));
         }
-        let declared = declared_length(response.headers(), "source image")?;
-        let origin_etag = response.headers().get("etag").ok().flatten();
-        let body = match response.body() {
-            ResponseBody::Stream(stream) => Some(stream.clone()),
-            _ => None,
-        };
-        let (bytes, reservation) = read_limited(body, declared, "source image", admission, config).await?;
-        return Ok(Fetched { bytes, tagged: origin_etag.map(|etag| (url.to_string(), etag)), reservation });
+        return Ok((response, url));
     }
     Err(Error::Origin(format!("the origin redirected more than {MAX_REDIRECTS} times")))
 }
@@ -367,6 +393,13 @@ fn declared_length(headers: &Headers, what: &str) -> Result<Option<u64>, Error> 
     }
 }
 
+/// How long reading a body may take once memory is reserved for it (waiting
+/// for memory is bounded by `QUEUE_TIMEOUT_MS` alone), and the error past it.
+struct BodyTimeout<'a> {
+    ms: f64,
+    error: Box<dyn FnOnce() -> Error + 'a>,
+}
+
 /// Reads a body into one buffer of its declared length (or of
 /// [`MAX_SOURCE_BYTES`] when none is declared), reserved from the isolate's
 /// budget before it is allocated. Each chunk is copied from its JavaScript
@@ -377,17 +410,36 @@ async fn read_limited(
     what: &str,
     admission: &Admission,
     config: &Config,
+    timeout: BodyTimeout<'_>,
 ) -> Result<(Vec<u8>, Reservation), Error> {
     let capacity = declared.unwrap_or(MAX_SOURCE_BYTES as u64);
-    let reservation = admitted(admission.reserve(capacity, &format!("the {what}"))?, config).await?;
-    let mut bytes = Vec::with_capacity(capacity as usize);
+    let waiting = admission.reserve(capacity, &format!("the {what}"), Date::now())?;
+    let (reservation, mut bytes) = admitted(waiting, config, || heap::reserve_buffer(capacity as usize)).await?;
     let Some(body) = body else { return Ok((bytes, reservation)) };
-    let failed = |e: JsValue| Error::Origin(format!("reading the {what} failed: {}", js_sys::Error::from(e).message()));
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let delay = Delay::from(Duration::from_millis(timeout.ms.max(0.0) as u64));
+    let read = match select(Box::pin(read_into(&reader, &mut bytes, declared, what)), delay).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => {
+            let _ = reader.cancel();
+            Err((timeout.error)())
+        }
+    };
+    read.map(|()| (bytes, reservation))
+}
+
+/// Copies every chunk of `reader` into `bytes`, refusing to grow it.
+async fn read_into(
+    reader: &web_sys::ReadableStreamDefaultReader,
+    bytes: &mut Vec<u8>,
+    declared: Option<u64>,
+    what: &str,
+) -> Result<(), Error> {
+    let failed = |e: JsValue| Error::Origin(format!("reading the {what} failed: {}", js_sys::Error::from(e).message()));
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(failed)?;
         if js_sys::Reflect::get(&chunk, &"done".into()).map_err(failed)?.is_truthy() {
-            return Ok((bytes, reservation));
+            return Ok(());
         }
         let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(failed)?.unchecked_into();
         let (start, len) = (bytes.len(), value.length() as usize);
@@ -465,10 +517,32 @@ fn error_response(error: &Error) -> worker::Result<Response> {
 /// Test-only routes, compiled only with the `diagnostics` feature.
 #[cfg(feature = "diagnostics")]
 mod diagnostics {
-    /// `/__diagnostics/panic` panics, to prove the entry recovers the instance.
-    pub fn route(path: &str) {
-        if path == "/__diagnostics/panic" {
-            panic!("deliberate panic from /__diagnostics/panic");
+    use worker::Response;
+
+    use super::{Config, Error, admission, internal, wasm_memory};
+
+    /// `/__diagnostics/panic` panics, to prove the entry recovers the
+    /// instance. `/__diagnostics/fill` allocates 1 MiB blocks until the heap
+    /// refuses one, frees them, and answers the Wasm memory it reached, to
+    /// prove the heap stops at `MEMORY_BUDGET_MIB`.
+    pub fn route(path: &str, config: &Config) -> Option<Result<Response, Error>> {
+        match path {
+            "/__diagnostics/panic" => panic!("deliberate panic from /__diagnostics/panic"),
+            "/__diagnostics/fill" => {
+                admission(config);
+                let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(4096);
+                loop {
+                    let mut block = Vec::new();
+                    if block.try_reserve_exact(1 << 20).is_err() {
+                        break;
+                    }
+                    blocks.push(block);
+                }
+                let body = format!("{{\"blocks\":{},\"wasm_memory\":{}}}", blocks.len(), wasm_memory());
+                drop(blocks);
+                Some(Response::ok(body).map_err(internal))
+            }
+            _ => None,
         }
     }
 }

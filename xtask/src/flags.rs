@@ -49,7 +49,8 @@ pub enum Command {
     /// npm packages (`npm ci`).
     Test(TestArgs),
     /// Drive the built worker in local workerd with concurrent clients for a
-    /// fixed time: a mix of sizes, formats and invalid requests.
+    /// fixed time: a mix of sizes, formats and invalid requests, and with
+    /// `--hostile` requests built to get around the worker's bounds.
     ///
     /// Builds the release worker into target/load/build first. Reports p50
     /// and p99 latency per kind of request, throughput and the worker's Wasm
@@ -109,10 +110,18 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_requests: u64,
     /// Fail when the worker's Wasm memory grows past this (MiB). The
-    /// isolate has 128 MB for everything; the default leaves half of it to
-    /// JavaScript and to other requests.
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    pub max_memory_mib: u64,
+    /// isolate has 128 MB for everything; the default, 64, leaves half of it
+    /// to JavaScript; with `--hostile` it is the worker's memory budget
+    /// (`MEMORY_BUDGET_MIB`, 96), which admission must hold.
+    #[arg(long, value_name = "MIB")]
+    pub max_memory_mib: Option<u64>,
+    /// Mix hostile requests in with the normal ones, each built to get
+    /// around one bound: a 1000-scan progressive JPEG, an ICC profile that
+    /// inflates to 47 MiB, a 16-bit 4000² PNG, a header declaring 50000²,
+    /// an output side left free, 19 MiB bodies and a body that stalls. Fails
+    /// if any normal request does not get its status.
+    #[arg(long)]
+    pub hostile: bool,
     /// Print only errors, warnings and results.
     #[arg(long, short)]
     pub quiet: bool,

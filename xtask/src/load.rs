@@ -12,6 +12,11 @@ use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::{build, setup};
 
+/// The Wasm memory bound without `--hostile` (MiB): half the isolate.
+const MAX_MEMORY_MIB: u64 = 64;
+/// The bound with `--hostile` (MiB): the worker's default `MEMORY_BUDGET_MIB`.
+const MAX_MEMORY_HOSTILE_MIB: u64 = 96;
+
 /// Where the worker under load is built (relative to the workspace root).
 pub const BUILD_DIR: &str = "target/load/build";
 
@@ -20,8 +25,12 @@ pub fn run(settings: &Settings, args: &LoadArgs) -> Result<()> {
     setup::ensure_npm_packages(&settings.root, &progress)?;
     build::run(settings)?;
     let json = settings.root.join("target/load/results.json");
-    progress.status("Loading", &format!("{} clients for {} s", args.clients, args.duration));
-    let status = Command::new(&settings.cargo)
+    let mix = if args.hostile { ", hostile kinds mixed in" } else { "" };
+    progress.status("Loading", &format!("{} clients for {} s{mix}", args.clients, args.duration));
+    let max_memory_mib =
+        args.max_memory_mib.unwrap_or(if args.hostile { MAX_MEMORY_HOSTILE_MIB } else { MAX_MEMORY_MIB });
+    let mut command = Command::new(&settings.cargo);
+    command
         .current_dir(&settings.root)
         .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "load", "--"])
         .arg("--build")
@@ -29,11 +38,13 @@ pub fn run(settings: &Settings, args: &LoadArgs) -> Result<()> {
         .args(["--clients", &args.clients.to_string()])
         .args(["--seconds", &args.duration.to_string()])
         .args(["--max-requests", &args.max_requests.to_string()])
-        .args(["--max-memory-bytes", &(args.max_memory_mib << 20).to_string()])
+        .args(["--max-memory-bytes", &(max_memory_mib << 20).to_string()])
         .arg("--json")
-        .arg(&json)
-        .status()
-        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+        .arg(&json);
+    if args.hostile {
+        command.arg("--hostile");
+    }
+    let status = command.status().with_context(|| format!("cannot run {}", settings.cargo.display()))?;
     if !status.success() {
         bail!("the load run failed ({status}); the lines above say which requests and why");
     }

@@ -3,7 +3,8 @@
 //! workerd, drives the clients, prints the table and writes the JSON.
 //!
 //! Arguments (all required, as `cargo xtask load` passes them):
-//! `--build DIR --clients N --seconds S --max-requests N --max-memory-bytes B --json FILE`.
+//! `--build DIR --clients N --seconds S --max-requests N --max-memory-bytes B --json FILE`,
+//! and `--hostile` to mix the hostile kinds in.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,15 +37,17 @@ fn run() -> Result<bool, String> {
         duration: Duration::from_secs(number("--seconds")?),
         max_requests: number("--max-requests")? as usize,
         max_memory: number("--max-memory-bytes")?,
+        hostile: args.iter().any(|a| a == "--hostile"),
     };
 
     let origin = load::start_origin()?;
     let worker = Worker::start(&build, &load::WORKER_VARS)?;
     println!(
-        "Driving {} clients for {} s (at most {} requests) against {}",
+        "Driving {} clients for {} s (at most {} requests{}) against {}",
         config.clients,
         config.duration.as_secs(),
         config.max_requests,
+        if config.hostile { ", hostile kinds mixed in" } else { "" },
         worker.base_url
     );
     let report = load::run(&worker, &origin, &config)?;
