@@ -43,6 +43,12 @@ pub struct Header {
 }
 
 impl Header {
+    /// Whether the decoded image may have transparency (JPEG never does;
+    /// other formats do with a grey+alpha or RGBA output).
+    pub fn may_have_alpha(&self) -> bool {
+        self.format != ImageFormat::Jpeg && matches!(self.channels, 2 | 4)
+    }
+
     /// The size after the EXIF orientation is applied.
     pub fn oriented(&self) -> (u32, u32) {
         if transposes(self.orientation) { (self.height, self.width) } else { (self.width, self.height) }

@@ -41,10 +41,16 @@ pub fn reserve_buffer(capacity: usize) -> Option<Vec<u8>> {
     })
 }
 
-/// Whether one block of `bytes` fits the heap now without growing memory
-/// past the cap less [`RESERVE_HEADROOM`]. The block is given back at once;
-/// a synchronous transform that starts right after finds the room.
+/// Whether `bytes` of allocations fit the heap now without growing memory
+/// past the cap less [`RESERVE_HEADROOM`]. Far from the cap, memory may
+/// simply grow by that much. Near it, one block of `bytes` must fit: it is
+/// allocated and given back at once, and a synchronous transform that
+/// starts right after finds the room. (Probing always would grow memory to
+/// the plan, an upper bound, on every request.)
 pub fn has_room(bytes: usize) -> bool {
+    if imp::can_grow_by(bytes) {
+        return true;
+    }
     let Ok(layout) = Layout::from_size_align(bytes.max(1), 16) else { return false };
     imp::reserving(|| {
         // SAFETY: the layout has a non-zero size; the block is freed with it.
@@ -97,10 +103,15 @@ mod imp {
                     return (base as *mut u8, end - base, 0);
                 }
             }
-            let pages = size.div_ceil(PAGE);
             let cap = CAP.load(Relaxed);
             let limit = if RESERVING.load(Relaxed) { cap.saturating_sub(super::RESERVE_HEADROOM) } else { cap };
-            if (wasm32::memory_size(0) + pages).saturating_mul(PAGE) > limit {
+            // dlmalloc asks for the whole request, though the free chunk at
+            // the end of memory may hold most of it: near the limit, grow
+            // only up to it. The new pages join that chunk, which then may
+            // be enough; if not, the allocation fails within the limit.
+            let room = limit.saturating_sub(wasm32::memory_size(0).saturating_mul(PAGE)) / PAGE;
+            let pages = size.div_ceil(PAGE).min(room);
+            if pages == 0 {
                 return (ptr::null_mut(), 0, 0);
             }
             let previous = wasm32::memory_grow(0, pages);
@@ -174,6 +185,11 @@ mod imp {
         CAP.store(bytes, Relaxed);
     }
 
+    pub fn can_grow_by(bytes: usize) -> bool {
+        let limit = CAP.load(Relaxed).saturating_sub(super::RESERVE_HEADROOM);
+        wasm32::memory_size(0).saturating_mul(PAGE).saturating_add(bytes) <= limit
+    }
+
     pub fn reserving<T>(allocate: impl FnOnce() -> T) -> T {
         let outer = RESERVING.swap(true, Relaxed);
         let result = allocate();
@@ -185,6 +201,11 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub fn set_cap(_bytes: usize) {}
+
+    /// The host has no cap: probe.
+    pub fn can_grow_by(_bytes: usize) -> bool {
+        false
+    }
 
     pub fn reserving<T>(allocate: impl FnOnce() -> T) -> T {
         allocate()

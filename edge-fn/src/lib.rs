@@ -22,6 +22,11 @@ pub mod resize;
 pub mod signing;
 pub mod survey;
 pub mod transform;
+pub mod webp;
+
+// On the host the system's libc serves; only the sort is tested there.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod libc;
 
 #[cfg(target_arch = "wasm32")]
 mod worker_glue;

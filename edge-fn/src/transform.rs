@@ -15,6 +15,7 @@ use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
 use crate::options::{FormatChoice, Options, OutputFormat};
 use crate::orient::Turns;
 use crate::resize;
+use crate::webp;
 
 /// An encoded result.
 #[derive(Debug)]
@@ -119,7 +120,7 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
         resize: resize::resize_bytes(decoded, crop_w, rw, rh),
         // A turned copy of the result, the canvas, the encoder's output
         // buffer and its own state.
-        encode: resized + canvas + output_reserve(layout.canvas) + ENCODER_STATE_BYTES,
+        encode: resized + canvas + output_reserve(layout.canvas) + encoder_bytes(header, options, layout.canvas),
     };
     if memory.peak() > MAX_WORKING_BYTES {
         let progressive = if header.progressive {
@@ -140,8 +141,38 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
     Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory })
 }
 
-/// Hash tables, windows and row buffers of the encoders.
+/// Hash tables, windows and row buffers of the JPEG and PNG encoders.
 const ENCODER_STATE_BYTES: u64 = 2 << 20;
+
+/// What libwebp holds per output pixel, beyond its input and output: lossy
+/// (the YUV picture, per-macroblock state; method 2 keeps no token
+/// buffer), the alpha plane (compressed losslessly: an ARGB copy, hash
+/// chains and backward references), and lossless. Measured on noise, the
+/// worst case, in Wasm: lossy 4–5, with alpha 32, lossless 21–26 bytes.
+const WEBP_LOSSY_BYTES_PER_PIXEL: u64 = 8;
+const WEBP_ALPHA_BYTES_PER_PIXEL: u64 = 30;
+const WEBP_LOSSLESS_BYTES_PER_PIXEL: u64 = 30;
+
+/// What the encoder the request may use holds beyond its input and output
+/// buffers. `format=auto` is planned as WebP, its largest choice.
+fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 {
+    let webp = match options.format {
+        Some(FormatChoice::Fixed(format)) => format == OutputFormat::WebP,
+        Some(FormatChoice::Auto) => true,
+        None => header.format == ImageFormat::WebP,
+    };
+    if !webp {
+        return ENCODER_STATE_BYTES;
+    }
+    let per_pixel = if options.quality >= 100 {
+        WEBP_LOSSLESS_BYTES_PER_PIXEL
+    } else if header.may_have_alpha() {
+        WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL
+    } else {
+        WEBP_LOSSY_BYTES_PER_PIXEL
+    };
+    u64::from(w) * u64::from(h) * per_pixel + ENCODER_STATE_BYTES
+}
 
 /// The output buffer reserved for a `(w, h)` result: its raw size, with room
 /// for what lossless formats add to incompressible pixels (row filter bytes,
@@ -228,10 +259,9 @@ fn rgba_image(image: Rgba) -> Result<image::RgbaImage, Error> {
 }
 
 /// The output format, and whether it was negotiated. Without an explicit
-/// format the source's is kept (GIF becomes PNG). `auto` picks WebP
-/// (lossless) when the client accepts it for images that are not photos or
-/// have transparency, and JPEG for opaque photos (JPEG sources), where lossy
-/// JPEG is far smaller than lossless WebP.
+/// format the source's is kept (GIF becomes PNG). `auto` picks WebP (lossy,
+/// with alpha) when the client accepts it, else JPEG, or PNG where the image
+/// has transparency.
 fn choose_format(
     choice: Option<FormatChoice>,
     source: ImageFormat,
@@ -249,9 +279,7 @@ fn choose_format(
             false,
         ),
         Some(FormatChoice::Auto) => {
-            let format = if source == ImageFormat::Jpeg && !has_alpha {
-                OutputFormat::Jpeg
-            } else if accepts_webp {
+            let format = if accepts_webp {
                 OutputFormat::WebP
             } else if has_alpha {
                 OutputFormat::Png
@@ -281,19 +309,20 @@ fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3]) -
                 .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
         }
-        OutputFormat::Png | OutputFormat::WebP => {
+        OutputFormat::WebP => {
+            let settings = webp::Settings { quality, method: webp::METHOD };
+            webp::encode(&pixels, width, height, alpha, settings, &mut out).map_err(|e| failed(&e))?;
+        }
+        OutputFormat::Png => {
             let color = if alpha {
                 image::ExtendedColorType::Rgba8
             } else {
                 pack_rgb(&mut pixels);
                 image::ExtendedColorType::Rgb8
             };
-            let written = if format == OutputFormat::Png {
-                image::codecs::png::PngEncoder::new(&mut out).write_image(&pixels, width, height, color)
-            } else {
-                image::codecs::webp::WebPEncoder::new_lossless(&mut out).write_image(&pixels, width, height, color)
-            };
-            written.map_err(|e| failed(&e))?;
+            image::codecs::png::PngEncoder::new(&mut out)
+                .write_image(&pixels, width, height, color)
+                .map_err(|e| failed(&e))?;
         }
     }
     Ok(out)
@@ -482,7 +511,8 @@ mod tests {
             assert!(out.negotiated);
             out.format
         };
-        assert_eq!(pick(&photo, true), OutputFormat::Jpeg, "lossy JPEG beats lossless WebP on photos");
+        assert_eq!(pick(&photo, true), OutputFormat::WebP, "lossy WebP when accepted");
+        assert_eq!(pick(&photo, false), OutputFormat::Jpeg);
         assert_eq!(pick(&graphic, true), OutputFormat::WebP);
         assert_eq!(pick(&graphic, false), OutputFormat::Png, "alpha without WebP support needs PNG");
         assert!(!transform(&graphic, &query("f=png"), &caller(true)).unwrap().negotiated);

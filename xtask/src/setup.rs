@@ -1,5 +1,7 @@
 //! Installs what a fresh checkout lacks: the wasm32 target and the npm
-//! packages (wrangler). Each step checks first and says what it does.
+//! packages (wrangler); checks for the C toolchain the worker's C code needs
+//! (clang and llvm-ar), naming the packages to install when it is missing.
+//! Each step checks first and says what it does.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -14,9 +16,28 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Oldest Node.js the pinned wrangler runs on.
 const MIN_NODE_MAJOR: u32 = 20;
 
-/// Makes sure the toolchain that builds `root` has the wasm32 target.
+/// Makes sure the toolchain that builds `root` has the wasm32 target, and
+/// that the C toolchain for the worker's C code is there.
 pub fn ensure_wasm_target(root: &Path, progress: &Progress) -> Result<()> {
-    ensure_target_with(root, progress, "rustc".as_ref(), "rustup".as_ref())
+    ensure_target_with(root, progress, "rustc".as_ref(), "rustup".as_ref())?;
+    check_c_toolchain("clang".as_ref(), "llvm-ar".as_ref())
+}
+
+/// The worker compiles libwebp (C) for wasm32 with clang and archives it with
+/// llvm-ar (`.cargo/config.toml`); GCC cannot target Wasm.
+fn check_c_toolchain(clang: &OsStr, llvm_ar: &OsStr) -> Result<()> {
+    const INSTALL: &str = "install clang and llvm (Debian/Ubuntu: `apt-get install clang llvm`; \
+                           Fedora: `dnf install clang llvm`; macOS: `brew install llvm` and put it on PATH)";
+    for (tool, args) in [(clang, ["--version"]), (llvm_ar, ["--version"])] {
+        let ran = Command::new(tool).args(args).output();
+        if !ran.is_ok_and(|out| out.status.success()) {
+            bail!(
+                "`{}` cannot be run: the worker's C code (libwebp) is compiled for wasm32 with clang and llvm-ar; {INSTALL}",
+                tool.to_string_lossy()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn ensure_target_with(root: &Path, progress: &Progress, rustc: &OsStr, rustup: &OsStr) -> Result<()> {
@@ -136,6 +157,21 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("the Rust target wasm32-unknown-unknown is missing"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_c_toolchain_names_the_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = script(dir.path(), "ok", "exit 0");
+        check_c_toolchain(ok.as_os_str(), ok.as_os_str()).unwrap();
+        let err = check_c_toolchain("/nonexistent/clang".as_ref(), ok.as_os_str()).unwrap_err().to_string();
+        assert!(
+            err.contains("`/nonexistent/clang` cannot be run") && err.contains("apt-get install clang llvm"),
+            "{err}"
+        );
+        let failing = script(dir.path(), "failing", "exit 1");
+        let err = check_c_toolchain(ok.as_os_str(), failing.as_os_str()).unwrap_err().to_string();
+        assert!(err.contains("failing` cannot be run"), "{err}");
     }
 
     #[test]

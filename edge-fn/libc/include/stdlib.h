@@ -1,0 +1,10 @@
+#pragma once
+/* The worker's C library (see edge-fn/libc/cc): allocation goes to the
+ * worker's heap (edge-fn/src/libc.rs). */
+#include <stddef.h>
+void *malloc(size_t);
+void *calloc(size_t, size_t);
+void *realloc(void *, size_t);
+void free(void *);
+void qsort(void *, size_t, size_t, int (*)(const void *, const void *));
+static inline int abs(int x) { return x < 0 ? -x : x; }
