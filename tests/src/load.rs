@@ -522,11 +522,11 @@ fn send_raw(kind: &Kind, worker: &str, target: &str, body: &[u8]) -> Result<Samp
             match stream.read(&mut chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => answer.extend_from_slice(&chunk[..n]),
-                // A stalled body leaves the connection open after the answer.
-                Err(_) if kind.stall && answer.windows(4).any(|w| w == b"\r\n\r\n") => return Ok(()),
                 Err(e) => return Err(e),
             }
-            if kind.stall && answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            // The connection may stay open after the answer (and must, for
+            // a body that stalls): stop at its end, which also stops the writer.
+            if answer_complete(&answer, kind.stall) {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
                 return Ok(());
             }
@@ -548,6 +548,22 @@ fn send_raw(kind: &Kind, worker: &str, target: &str, body: &[u8]) -> Result<Samp
         .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("server-timing")))
         .and_then(|(_, value)| wasm_memory(value.trim()));
     Ok(Sample { status, latency, memory, body: body.as_bytes().to_vec() })
+}
+
+/// Whether `answer` holds a whole HTTP answer: its head (all that is
+/// needed with `head_only`), then `Content-Length` bytes or the last chunk.
+fn answer_complete(answer: &[u8], head_only: bool) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    if head_only {
+        return true;
+    }
+    let (head, body) = (String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase(), &answer[end + 4..]);
+    let length = head.lines().find_map(|line| line.strip_prefix("content-length:")?.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => body.len() >= length,
+        None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+        None => false,
+    }
 }
 
 fn check(kind: &Kind, sample: &Sample) -> Result<(), String> {
@@ -573,6 +589,17 @@ mod tests {
         assert!(MIX.iter().all(|k| k.expect.len() == 1 && !k.name.starts_with(HOSTILE_PREFIX)));
         assert!(HOSTILE.iter().all(|k| k.name.starts_with(HOSTILE_PREFIX) && k.method == "POST"));
         assert!(MIX.iter().any(|k| k.expect == [200]) && MIX.iter().any(|k| k.expect[0] >= 400));
+    }
+
+    #[test]
+    fn answers_end_at_their_length_or_last_chunk() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+        assert!(!answer_complete(&head[..20], true));
+        assert!(answer_complete(head, true) && !answer_complete(head, false));
+        assert!(answer_complete(&[&head[..], b"abc"].concat(), false));
+        let chunked = b"HTTP/1.1 413 X\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n";
+        assert!(!answer_complete(chunked, false));
+        assert!(answer_complete(&[&chunked[..], b"0\r\n\r\n"].concat(), false));
     }
 
     #[test]
