@@ -70,6 +70,7 @@ const CASES: &[Case<Ctx>] = cases![
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_build_that_keeps_panic_messages_recovers_too,
+    the_avif_build_answers_avif_where_accepted,
     with_a_signing_key_only_signed_unexpired_urls_are_served,
     the_plan_bounds_the_wasm_memory_of_every_input_class,
     hostile_inputs_are_refused_or_bounded,
@@ -262,6 +263,36 @@ fn a_build_that_keeps_panic_messages_recovers_too(_: &Ctx) -> Result<(), String>
     let build = worker::build("build-no-snip", &["--no-snip"])?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
     panic_then_recover(&worker).map_err(|e| format!("{e}\n---- wrangler log ----\n{}", worker.log_text()))
+}
+
+/// A build with the `avif` feature answers AVIF to clients that accept it
+/// (within 1200 px a side) and WebP past that. The file is checked by its
+/// container (`ftyp` brand, `ispe` size); no AV1 decoder runs here.
+fn the_avif_build_answers_avif_where_accepted(ctx: &Ctx) -> Result<(), String> {
+    let build = worker::build("build-avif", &["--features", "avif", "--max-gzip-bytes", "750000"])?;
+    let worker = Worker::start(&build, &WORKER_VARS)?;
+    let send = |query: &str, body: Vec<u8>| {
+        minreq::post(worker.url(query))
+            .with_header("accept", "image/avif,image/webp,*/*")
+            .with_body(body)
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| e.to_string())
+    };
+    let photo = fixtures::photo_jpeg(900, 600, false);
+    let res = send("/?w=300&f=auto", photo.clone())?;
+    ensure!(res.status_code == 200, "{} {}", res.status_code, String::from_utf8_lossy(res.as_bytes()));
+    ensure!(res.header("content-type") == Some("image/avif"), "{:?}", res.header("content-type"));
+    ensure!(res.header("vary") == Some("Accept"), "{:?}", res.header("vary"));
+    let avif = res.as_bytes();
+    ensure!(avif.get(4..12) == Some(&b"ftypavif"[..]), "not an AVIF file");
+    let at = avif.windows(4).position(|b| b == b"ispe").ok_or("no ispe box")? + 8;
+    let read = |i: usize| avif.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    ensure!((read(at), read(at + 4)) == (Some(300), Some(200)), "ispe {:?}", (read(at), read(at + 4)));
+    let webp = fixtures::encode(&fixtures::gradient(1300, 20), ImageFormat::Png);
+    expect_image(&send("/?f=avif", webp)?, ImageFormat::WebP, 1300, 20).map_err(|e| format!("past 1200 px: {e}"))?;
+    expect_image(&post(ctx, "/?w=300&f=avif", photo)?, ImageFormat::WebP, 300, 200)
+        .map_err(|e| format!("the default build has no AVIF: {e}"))
 }
 
 fn a_unicode_host_name_is_a_400_naming_punycode(ctx: &Ctx) -> Result<(), String> {

@@ -6,6 +6,7 @@
 //! matching `If-None-Match` be answered with 304 before decoding.
 
 use crate::options::{FormatChoice, Options};
+use crate::request::Accepted;
 
 /// How the source is identified.
 pub enum Source<'a> {
@@ -21,7 +22,7 @@ pub enum Source<'a> {
 }
 
 /// The quoted strong ETag of the output for `source` and `options`.
-pub fn etag(source: Source<'_>, options: &Options, accepts_webp: bool) -> String {
+pub fn etag(source: Source<'_>, options: &Options, accepted: Accepted) -> String {
     let mut hash = Fnv1a::default();
     hash.write(env!("CARGO_PKG_VERSION").as_bytes());
     match source {
@@ -39,7 +40,8 @@ pub fn etag(source: Source<'_>, options: &Options, accepts_webp: bool) -> String
     hash.write(b"\0");
     hash.write(options.canonical().as_bytes());
     if options.format == Some(FormatChoice::Auto) {
-        hash.write(if accepts_webp { b"\0webp" } else { b"\0no-webp" });
+        hash.write(b"\0accept=");
+        hash.write(accepted.key().as_bytes());
     }
     format!("\"{:016x}\"", hash.0)
 }
@@ -86,27 +88,32 @@ impl Fnv1a {
 mod tests {
     use super::*;
 
+    const WEBP: Accepted = Accepted { webp: true, avif: false };
+
     fn options(q: &str) -> Options {
         Options::from_query(q).unwrap()
     }
 
     #[test]
     fn same_inputs_same_tag_and_every_input_counts() {
-        let base = etag(Source::Bytes(b"img"), &options("w=10"), false);
-        assert_eq!(base, etag(Source::Bytes(b"img"), &options("width=10"), false));
+        let base = etag(Source::Bytes(b"img"), &options("w=10"), Accepted::default());
+        assert_eq!(base, etag(Source::Bytes(b"img"), &options("width=10"), Accepted::default()));
         assert!(base.starts_with('"') && base.ends_with('"') && base.len() == 18, "{base}");
-        assert_ne!(base, etag(Source::Bytes(b"img2"), &options("w=10"), false));
-        assert_ne!(base, etag(Source::Bytes(b"img"), &options("w=11"), false));
-        let tagged = |tag| etag(Source::Tagged { url: "https://a/x.png", etag: tag }, &options("w=10"), false);
+        assert_ne!(base, etag(Source::Bytes(b"img2"), &options("w=10"), Accepted::default()));
+        assert_ne!(base, etag(Source::Bytes(b"img"), &options("w=11"), Accepted::default()));
+        let tagged =
+            |tag| etag(Source::Tagged { url: "https://a/x.png", etag: tag }, &options("w=10"), Accepted::default());
         assert_ne!(tagged("\"v1\""), tagged("\"v2\""));
     }
 
     #[test]
     fn accept_matters_only_for_auto_format() {
         let png = options("w=10&f=png");
-        assert_eq!(etag(Source::Bytes(b"i"), &png, true), etag(Source::Bytes(b"i"), &png, false));
+        assert_eq!(etag(Source::Bytes(b"i"), &png, WEBP), etag(Source::Bytes(b"i"), &png, Accepted::default()));
         let auto = options("w=10&f=auto");
-        assert_ne!(etag(Source::Bytes(b"i"), &auto, true), etag(Source::Bytes(b"i"), &auto, false));
+        assert_ne!(etag(Source::Bytes(b"i"), &auto, WEBP), etag(Source::Bytes(b"i"), &auto, Accepted::default()));
+        let both = Accepted { webp: true, avif: true };
+        assert_ne!(etag(Source::Bytes(b"i"), &auto, WEBP), etag(Source::Bytes(b"i"), &auto, both));
     }
 
     #[test]

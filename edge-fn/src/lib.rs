@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod avif;
 pub mod config;
 pub mod decode;
 pub mod error;

@@ -16,8 +16,11 @@ pub enum OutputFormat {
     Jpeg,
     /// PNG (lossless).
     Png,
-    /// WebP (lossless: the encoder has no lossy mode).
+    /// WebP (lossy; lossless at quality 100).
     WebP,
+    /// AVIF, in builds with the `avif` feature, up to [`crate::avif::MAX_SIDE`]
+    /// pixels a side; WebP otherwise.
+    Avif,
 }
 
 impl OutputFormat {
@@ -27,6 +30,7 @@ impl OutputFormat {
             OutputFormat::Jpeg => "image/jpeg",
             OutputFormat::Png => "image/png",
             OutputFormat::WebP => "image/webp",
+            OutputFormat::Avif => "image/avif",
         }
     }
 
@@ -36,6 +40,7 @@ impl OutputFormat {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
             OutputFormat::WebP => "webp",
+            OutputFormat::Avif => "avif",
         }
     }
 }
@@ -264,10 +269,11 @@ fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
         "jpeg" | "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
         "png" => FormatChoice::Fixed(OutputFormat::Png),
         "webp" => FormatChoice::Fixed(OutputFormat::WebP),
+        "avif" => FormatChoice::Fixed(OutputFormat::Avif),
         other => {
             return Err(Error::bad_parameter(
                 name,
-                format!("unknown format `{other}`; expected auto, jpeg, png or webp"),
+                format!("unknown format `{other}`; expected auto, avif, jpeg, png or webp"),
             ));
         }
     })
@@ -348,7 +354,7 @@ mod tests {
             ("g=1.5x0", "g", "XxY"),
             ("quality=0", "quality", "1 to 100"),
             ("q=101", "q", "1 to 100"),
-            ("format=bmp", "format", "auto, jpeg, png or webp"),
+            ("format=bmp", "format", "auto, avif, jpeg, png or webp"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),
             ("background=%23ggg", "background", "hex colour"),

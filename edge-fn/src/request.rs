@@ -39,6 +39,34 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Options, Error> {
     Ok(options)
 }
 
+/// The image formats a client's `Accept` header names, for `format=auto`.
+/// AVIF counts only in builds that can encode it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// `image/webp` with a quality above 0.
+    pub webp: bool,
+    /// `image/avif` with a quality above 0, and the build has the encoder.
+    pub avif: bool,
+}
+
+impl Accepted {
+    /// Reads an `Accept` header (absent: neither).
+    pub fn from_header(accept: Option<&str>) -> Accepted {
+        let accept = accept.unwrap_or("");
+        Accepted { webp: accepts(accept, "image/webp"), avif: crate::avif::ENABLED && accepts(accept, "image/avif") }
+    }
+
+    /// A short, stable name for cache keys and ETags.
+    pub fn key(self) -> &'static str {
+        match (self.avif, self.webp) {
+            (true, true) => "avif+webp",
+            (true, false) => "avif",
+            (false, true) => "webp",
+            (false, false) => "none",
+        }
+    }
+}
+
 /// Whether an `Accept` header lists `mime` itself with a non-zero quality.
 /// Wildcards (`*/*`, `image/*`) do not count: a client that names no image
 /// format gets the widely supported ones.

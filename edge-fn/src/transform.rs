@@ -14,8 +14,9 @@ use crate::geometry::{self, Layout, Rect};
 use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
 use crate::options::{FormatChoice, Options, OutputFormat};
 use crate::orient::Turns;
+use crate::request::Accepted;
 use crate::resize;
-use crate::webp;
+use crate::{avif, webp};
 
 /// An encoded result.
 #[derive(Debug)]
@@ -49,8 +50,8 @@ pub struct Timings {
 
 /// What a transform needs from its caller besides the image and options.
 pub struct Caller<'a> {
-    /// The client's `Accept` header allows WebP (`format=auto`).
-    pub accepts_webp: bool,
+    /// The formats the client's `Accept` header names (`format=auto`).
+    pub accepted: Accepted,
     /// Milliseconds since some fixed point (`Date.now()` in a Worker, where
     /// `std::time::Instant` does not exist).
     pub clock: &'a dyn Fn() -> f64,
@@ -93,11 +94,14 @@ pub struct Plan {
     pub stored_source: Rect,
     /// Memory by phase.
     pub memory: Memory,
+    /// Whether the output may be AVIF: asked for (or negotiated), built in,
+    /// within [`avif::MAX_SIDE`] and within the working-memory limit.
+    pub avif: bool,
 }
 
 /// Plans a request from the source's header: layout, decode scale, memory.
 /// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
-pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
+pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Plan, Error> {
     let turns = Turns::new(header.orientation, options.rotate);
     let (w, h) = turns.shown((header.width, header.height));
     let (box_w, box_h) = options.device_box()?;
@@ -115,13 +119,28 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
     let (rw, rh) = turns.shown(layout.resized);
     let resized = u64::from(rw) * u64::from(rh) * 4;
     let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
-    let memory = Memory {
+    let buffers = resized + canvas + output_reserve(layout.canvas);
+    let mut memory = Memory {
         decode: decode::decode_bytes(header, denominator),
         resize: resize::resize_bytes(decoded, crop_w, rw, rh),
         // A turned copy of the result, the canvas, the encoder's output
         // buffer and its own state.
-        encode: resized + canvas + output_reserve(layout.canvas) + encoder_bytes(header, options, layout.canvas),
+        encode: buffers + encoder_bytes(header, options, layout.canvas),
     };
+    let wants_avif = match options.format {
+        Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
+        Some(FormatChoice::Auto) => accepted.avif,
+        None => false,
+    };
+    let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
+    let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
+    let avif = avif::ENABLED
+        && wants_avif
+        && layout.canvas.0.max(layout.canvas.1) <= avif::MAX_SIDE
+        && with_avif.peak() <= MAX_WORKING_BYTES;
+    if avif {
+        memory.encode = memory.encode.max(with_avif.encode);
+    }
     if memory.peak() > MAX_WORKING_BYTES {
         let progressive = if header.progressive {
             " (progressive JPEG keeps every coefficient of the full image while decoding)"
@@ -138,7 +157,7 @@ pub fn plan(header: &Header, options: &Options) -> Result<Plan, Error> {
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory })
+    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory, avif })
 }
 
 /// Hash tables, windows and row buffers of the JPEG and PNG encoders.
@@ -157,7 +176,8 @@ const WEBP_LOSSLESS_BYTES_PER_PIXEL: u64 = 30;
 /// buffers. `format=auto` is planned as WebP, its largest choice.
 fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 {
     let webp = match options.format {
-        Some(FormatChoice::Fixed(format)) => format == OutputFormat::WebP,
+        // AVIF that does not fit falls back to WebP.
+        Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::WebP | OutputFormat::Avif),
         Some(FormatChoice::Auto) => true,
         None => header.format == ImageFormat::WebP,
     };
@@ -183,16 +203,16 @@ fn output_reserve((w, h): (u32, u32)) -> u64 {
 }
 
 /// Reads `input`'s header and plans the request, without decoding a pixel.
-pub fn prepare(input: &[u8], options: &Options) -> Result<(Header, Plan), Error> {
+pub fn prepare(input: &[u8], options: &Options, accepted: Accepted) -> Result<(Header, Plan), Error> {
     let header = decode::header(input)?;
-    let plan = plan(&header, options)?;
+    let plan = plan(&header, options, accepted)?;
     Ok((header, plan))
 }
 
 /// Decodes `input`, lays it out for the requested box ([`geometry::layout`]),
 /// resizes, applies its EXIF orientation and `rotate`, and encodes it.
 pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
-    let (header, plan) = prepare(input, options)?;
+    let (header, plan) = prepare(input, options, caller.accepted)?;
     transform_planned(input, &header, &plan, options, caller)
 }
 
@@ -214,7 +234,7 @@ pub fn transform_planned(
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
-    let (format, negotiated) = choose_format(options.format, header.format, image.alpha, caller.accepts_webp);
+    let (format, negotiated) = choose_format(options.format, header.format, image.alpha, caller.accepted, plan.avif);
     let (width, height) = (image.width, image.height);
     let bytes = encode(image, format, options.quality, options.background)?;
     timings.encode = (caller.clock)() - resized;
@@ -259,16 +279,19 @@ fn rgba_image(image: Rgba) -> Result<image::RgbaImage, Error> {
 }
 
 /// The output format, and whether it was negotiated. Without an explicit
-/// format the source's is kept (GIF becomes PNG). `auto` picks WebP (lossy,
-/// with alpha) when the client accepts it, else JPEG, or PNG where the image
-/// has transparency.
+/// format the source's is kept (GIF becomes PNG). `auto` picks AVIF when the
+/// client accepts it and the plan allows it, else WebP (lossy, with alpha)
+/// when accepted, else JPEG, or PNG where the image has transparency. AVIF
+/// the plan does not allow is WebP.
 fn choose_format(
     choice: Option<FormatChoice>,
     source: ImageFormat,
     has_alpha: bool,
-    accepts_webp: bool,
+    accepted: Accepted,
+    avif_allowed: bool,
 ) -> (OutputFormat, bool) {
     match choice {
+        Some(FormatChoice::Fixed(OutputFormat::Avif)) if !avif_allowed => (OutputFormat::WebP, false),
         Some(FormatChoice::Fixed(format)) => (format, false),
         None => (
             match source {
@@ -279,7 +302,9 @@ fn choose_format(
             false,
         ),
         Some(FormatChoice::Auto) => {
-            let format = if accepts_webp {
+            let format = if accepted.avif && avif_allowed {
+                OutputFormat::Avif
+            } else if accepted.webp {
                 OutputFormat::WebP
             } else if has_alpha {
                 OutputFormat::Png
@@ -309,6 +334,7 @@ fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3]) -
                 .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
         }
+        OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,
         OutputFormat::WebP => {
             let settings = webp::Settings { quality, method: webp::METHOD };
             webp::encode(&pixels, width, height, alpha, settings, &mut out).map_err(|e| failed(&e))?;
@@ -421,8 +447,8 @@ mod tests {
         0.0
     }
 
-    fn caller(accepts_webp: bool) -> Caller<'static> {
-        Caller { accepts_webp, clock: &no_clock }
+    fn caller(webp: bool) -> Caller<'static> {
+        Caller { accepted: Accepted { webp, avif: false }, clock: &no_clock }
     }
 
     #[test]
@@ -432,7 +458,8 @@ mod tests {
             ticks.set(ticks.get() + 1.0);
             ticks.get()
         };
-        let out = transform(&png(8, 8), &Options::default(), &Caller { accepts_webp: false, clock: &clock }).unwrap();
+        let out = transform(&png(8, 8), &Options::default(), &Caller { accepted: Accepted::default(), clock: &clock })
+            .unwrap();
         assert_eq!(out.timings, Timings { decode: 1.0, resize: 1.0, encode: 1.0 });
     }
 
@@ -519,6 +546,19 @@ mod tests {
     }
 
     #[test]
+    fn avif_where_built_in_asked_for_and_small_enough_else_webp() {
+        let both = Caller { accepted: Accepted { webp: true, avif: avif::ENABLED }, clock: &no_clock };
+        let avif_or_webp = if avif::ENABLED { OutputFormat::Avif } else { OutputFormat::WebP };
+        let small = png(64, 48);
+        assert_eq!(transform(&small, &query("f=auto&w=32"), &both).unwrap().format, avif_or_webp);
+        assert_eq!(transform(&small, &query("f=avif&w=32"), &caller(false)).unwrap().format, avif_or_webp);
+        let wide = png(1300, 10);
+        let beyond = transform(&wide, &query("f=avif"), &both).unwrap();
+        assert_eq!((beyond.format, beyond.width), (OutputFormat::WebP, 1300), "past avif::MAX_SIDE");
+        assert_eq!(transform(&wide, &query("f=auto"), &both).unwrap().format, OutputFormat::WebP);
+    }
+
+    #[test]
     fn quality_changes_jpeg_size() {
         let src = png(64, 64);
         let low = transform(&src, &query("f=jpeg&q=10"), &caller(false)).unwrap();
@@ -543,7 +583,8 @@ mod tests {
 
     #[test]
     fn a_48_megapixel_baseline_jpeg_to_1024_wide_decodes_at_a_quarter() {
-        let plan = plan(&header(ImageFormat::Jpeg, 8000, 6000, false, 3), &query("width=1024")).unwrap();
+        let plan =
+            plan(&header(ImageFormat::Jpeg, 8000, 6000, false, 3), &query("width=1024"), Accepted::default()).unwrap();
         assert_eq!(plan.denominator, 4, "1/8 would give 1000 px, under the 1024 asked for");
         assert_eq!(plan.layout.resized, (1024, 768));
         assert!(plan.memory.peak() < 64 << 20, "{:?}", plan.memory);
@@ -552,13 +593,13 @@ mod tests {
     }
 
     fn plan_for(w: u32, h: u32, q: &str) -> Plan {
-        plan(&header(ImageFormat::Jpeg, w, h, false, 3), &query(q)).unwrap()
+        plan(&header(ImageFormat::Jpeg, w, h, false, 3), &query(q), Accepted::default()).unwrap()
     }
 
     #[test]
     fn enlarging_or_other_formats_decode_at_full_size() {
         assert_eq!(plan_for(400, 300, "w=800&fit=contain").denominator, 1);
-        let png = plan(&header(ImageFormat::Png, 4000, 3000, false, 4), &query("w=100")).unwrap();
+        let png = plan(&header(ImageFormat::Png, 4000, 3000, false, 4), &query("w=100"), Accepted::default()).unwrap();
         assert_eq!(png.denominator, 1);
     }
 
@@ -566,19 +607,21 @@ mod tests {
     fn orientation_and_rotation_map_the_needed_size_back_to_storage() {
         // Stored 6000×8000 (portrait), output 1024 wide after a quarter turn: 8000 → 1024 needs 1/4.
         let mut h = header(ImageFormat::Jpeg, 6000, 8000, false, 3);
-        assert_eq!(plan(&h, &query("width=1024&rotate=90")).unwrap().denominator, 4);
+        assert_eq!(plan(&h, &query("width=1024&rotate=90"), Accepted::default()).unwrap().denominator, 4);
         h.orientation = Orientation::Rotate90;
-        let p = plan(&h, &query("width=1024")).unwrap();
+        let p = plan(&h, &query("width=1024"), Accepted::default()).unwrap();
         assert_eq!((p.denominator, p.layout.resized), (4, (1024, 768)));
     }
 
     #[test]
     fn what_cannot_fit_is_refused_before_decoding_with_the_numbers() {
-        let err = plan(&header(ImageFormat::Jpeg, 8000, 6000, true, 3), &query("width=1024")).unwrap_err();
+        let err = plan(&header(ImageFormat::Jpeg, 8000, 6000, true, 3), &query("width=1024"), Accepted::default())
+            .unwrap_err();
         assert_eq!(err.status(), 413);
         let message = err.to_string();
         assert!(message.contains("progressive") && message.contains("64 MiB"), "{message}");
-        let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024")).unwrap_err();
+        let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024"), Accepted::default())
+            .unwrap_err();
         assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");
     }
 
@@ -692,11 +735,12 @@ mod tests {
 
     #[test]
     fn the_plan_counts_bit_depth_and_the_rgba_expansion() {
-        let grey = plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=100")).unwrap_err();
+        let grey =
+            plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=100"), Accepted::default()).unwrap_err();
         assert_eq!(grey.status(), 413, "16 MP decoded to RGBA alone is 64 MB: {grey}");
         let small = header(ImageFormat::Png, 2000, 2000, false, 1);
-        let p8 = plan(&small, &query("w=100")).unwrap();
-        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=100")).unwrap();
+        let p8 = plan(&small, &query("w=100"), Accepted::default()).unwrap();
+        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=100"), Accepted::default()).unwrap();
         assert!(p8.memory.decode >= 2000 * 2000 * 4, "{:?}", p8.memory);
         assert!(p16.memory.decode > p8.memory.decode, "{:?} vs {:?}", p16.memory, p8.memory);
     }

@@ -23,7 +23,7 @@ use crate::etag;
 use crate::heap;
 use crate::limits::MAX_SOURCE_BYTES;
 use crate::options::FormatChoice;
-use crate::request;
+use crate::request::{self, Accepted};
 use crate::signing;
 use crate::{Caller, Error, Options, Output, prepare, transform_planned};
 
@@ -122,18 +122,17 @@ fn internal(e: worker::Error) -> Error {
 }
 
 /// The Cache API key of a GET: the canonical options, the source URL, the
-/// allowlist it was fetched under and, for `format=auto`, whether WebP is
-/// accepted. Errors are never stored.
+/// allowlist it was fetched under and, for `format=auto`, the formats the
+/// client accepts. Errors are never stored.
 fn cache_key(req: &Request, options: &Options, config: &Config) -> String {
     let source = options.url.as_deref().unwrap_or("");
-    let webp = options.format == Some(FormatChoice::Auto) && accepts_webp(req);
+    let accept = if options.format == Some(FormatChoice::Auto) { accepted(req).key() } else { "any" };
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let allowlist = etag::fnv64(config.allowed.fingerprint().as_bytes());
     format!(
-        "https://cache.edge-fn.invalid/{}?src={}&webp={}&allow={allowlist:016x}",
+        "https://cache.edge-fn.invalid/{}?src={}&accept={accept}&allow={allowlist:016x}",
         encode(&options.canonical()),
         encode(source),
-        u8::from(webp)
     )
 }
 
@@ -159,8 +158,8 @@ async fn cached(key: &str, req: &Request, head: bool) -> Option<Response> {
     Some(hit.with_headers(headers))
 }
 
-fn accepts_webp(req: &Request) -> bool {
-    req.headers().get("accept").ok().flatten().is_some_and(|a| request::accepts(&a, "image/webp"))
+fn accepted(req: &Request) -> Accepted {
+    Accepted::from_header(req.headers().get("accept").ok().flatten().as_deref())
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
@@ -216,7 +215,7 @@ struct Fetched {
 
 async fn handle(req: Request, options: &Options, config: &Config, source: Option<Url>) -> Result<Answer, Error> {
     let admission = admission(config);
-    let accepts_webp = accepts_webp(&req);
+    let accepted = accepted(&req);
     // `If-None-Match` only applies to GET and HEAD here (RFC 9110 lets a
     // server ignore it for other methods).
     let if_none_match = if source.is_some() { req.headers().get("if-none-match").ok().flatten() } else { None };
@@ -244,18 +243,17 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
         Some((url, etag)) => etag::Source::Tagged { url, etag },
         None => etag::Source::Bytes(&source.bytes),
     };
-    let etag = etag::etag(id, options, accepts_webp);
+    let etag = etag::etag(id, options, accepted);
     if if_none_match.as_deref().is_some_and(|header| etag::none_match(header, &etag)) {
         return Ok(Answer::NotModified { etag, varies });
     }
-    let (header, plan) = prepare(&source.bytes, options)?;
+    let (header, plan) = prepare(&source.bytes, options, accepted)?;
     let peak = plan.memory.peak();
     let waiting = admission.reserve(peak, "processing this image", Date::now())?;
     // No await from here to the end of the transform: the room found is
     // still there when the transform allocates.
     let (working, ()) = admitted(waiting, config, || heap::has_room(peak as usize).then_some(())).await?;
-    let output =
-        transform_planned(&source.bytes, &header, &plan, options, &Caller { accepts_webp, clock: &Date::now })?;
+    let output = transform_planned(&source.bytes, &header, &plan, options, &Caller { accepted, clock: &Date::now })?;
     drop(working);
     // `*` matches any representation that exists, and this one does.
     if if_none_match.as_deref().is_some_and(etag::is_any) {

@@ -4,6 +4,7 @@
 
 use std::io::Cursor;
 
+use edge_fn::request::Accepted;
 use edge_fn::{Caller, Options, transform};
 use image::{DynamicImage, ImageFormat};
 use proptest::prelude::*;
@@ -12,7 +13,7 @@ fn no_clock() -> f64 {
     0.0
 }
 
-const CALLER: Caller<'static> = Caller { accepts_webp: true, clock: &no_clock };
+const CALLER: Caller<'static> = Caller { accepted: Accepted { webp: true, avif: false }, clock: &no_clock };
 
 /// Small valid images of every input format.
 fn seeds() -> Vec<Vec<u8>> {
