@@ -9,6 +9,7 @@
 pub mod fixtures;
 pub mod load;
 pub mod origin;
+pub mod quality_bench;
 pub mod resize_bench;
 pub mod runner;
 pub mod worker;
@@ -25,6 +26,49 @@ pub fn workspace_root() -> PathBuf {
 pub fn arg_value<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
     let at = args.iter().position(|a| a == name).ok_or(format!("missing {name}; run it through `cargo xtask`"))?;
     args.get(at + 1).map(String::as_str).ok_or(format!("{name} needs a value"))
+}
+
+/// The arguments `cargo xtask` passes the harness's binaries.
+pub struct Args(Vec<String>);
+
+impl Args {
+    /// This process's arguments.
+    pub fn from_env() -> Args {
+        Args(std::env::args().skip(1).collect())
+    }
+
+    /// The value after `name`.
+    pub fn value(&self, name: &str) -> Result<&str, String> {
+        arg_value(&self.0, name)
+    }
+
+    /// The value after `name`, as a path.
+    pub fn path(&self, name: &str) -> Result<PathBuf, String> {
+        self.value(name).map(PathBuf::from)
+    }
+
+    /// The value after `name`, as a whole number.
+    pub fn number(&self, name: &str) -> Result<usize, String> {
+        self.value(name)?.parse().map_err(|_| format!("{name} must be a whole number"))
+    }
+
+    /// The directory after `name`, created if missing.
+    pub fn scratch(&self, name: &str) -> Result<PathBuf, String> {
+        let dir = self.path(name)?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+/// A binary's exit: its error, if any, printed.
+pub fn exit(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// The `p`th percentile of `samples` by nearest rank; `None` when empty.

@@ -90,6 +90,10 @@ pub struct BenchArgs {
     /// Timed requests per resize case and worker, after two warm-ups.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub resize_runs: usize,
+    /// Requests per photo, width and format in the quality section (the
+    /// encode time reported is their median).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub quality_runs: usize,
     /// Fresh processes per module and mode in the cold-start section.
     #[arg(long, value_name = "N", default_value_t = 11)]
     pub cold_runs: usize,

