@@ -130,9 +130,9 @@ mod tests {
     use crate::stages::budget::Plan;
 
     #[test]
-    fn budget_defaults_to_the_strict_legacy_free_plan() {
+    fn budget_defaults_to_the_current_limit() {
         let budget = budget_from_manifest("[workspace]\n").unwrap();
-        assert_eq!(budget.plan, Plan::FreeLegacy);
+        assert_eq!(budget.plan, Plan::Current);
         assert_eq!(budget.max_gzip_bytes, None);
     }
 

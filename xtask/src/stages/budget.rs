@@ -9,26 +9,29 @@ use anyhow::{Result, bail};
 use super::{Upload, gzip_len};
 
 /// Cloudflare's Worker size limits, as published in the Workers "Limits"
-/// documentation (read 2026-11-22).
+/// documentation (read 2026-12-02). During 2026 Cloudflare moved every plan
+/// to one limit, 64 MiB uncompressed, and retired the compressed limits
+/// (3 MiB gzip on Free, 10 MiB on Paid); wrangler's size report changed with
+/// it. Accounts and wrangler versions that still apply the old ones can
+/// select them.
 pub mod limits {
     /// Uncompressed size of all modules, on every plan.
     pub const UNCOMPRESSED: u64 = 64 * 1024 * 1024;
-    /// The legacy compressed limit of the Free plan that many accounts and
-    /// wrangler versions still apply (gzip of the whole upload).
+    /// The retired compressed limit of the Free plan (gzip of the whole upload).
     pub const LEGACY_FREE_GZIP: u64 = 3 * 1024 * 1024;
-    /// The legacy compressed limit of the Paid plan.
+    /// The retired compressed limit of the Paid plan.
     pub const LEGACY_PAID_GZIP: u64 = 10 * 1024 * 1024;
 }
 
 /// Which of Cloudflare's limits the upload must meet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Plan {
-    /// 3 MiB gzip (and 64 MiB uncompressed): the strictest, and the default.
-    #[default]
+    /// 3 MiB gzip (and 64 MiB uncompressed): Free accounts before 2026.
     FreeLegacy,
-    /// 10 MiB gzip (and 64 MiB uncompressed).
+    /// 10 MiB gzip (and 64 MiB uncompressed): Paid accounts before 2026.
     PaidLegacy,
-    /// 64 MiB uncompressed, no compressed limit.
+    /// 64 MiB uncompressed, no compressed limit: every plan now, the default.
+    #[default]
     Current,
 }
 
@@ -162,6 +165,14 @@ mod tests {
         assert!(err.contains("free-legacy plan's limit of 3145728"), "{err}");
         let current = Budget { plan: Plan::Current, max_gzip_bytes: None };
         run(&upload(&[3 * 1024 * 1024 + 10]), current).unwrap();
+    }
+
+    #[test]
+    fn every_plan_has_the_uncompressed_limit() {
+        let upload = upload(&[limits::UNCOMPRESSED as usize + 1]);
+        let err = run(&upload, Budget::default()).unwrap_err().to_string();
+        assert_eq!(Budget::default().plan, Plan::Current);
+        assert!(err.contains("over Cloudflare's limit of 67108864"), "{err}");
     }
 
     #[test]
