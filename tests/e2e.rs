@@ -44,6 +44,7 @@ const CASES: &[Case<Ctx>] = cases![
     path_form_matches_cloudflare_urls,
     fit_modes_give_cloudflare_dimensions,
     auto_format_negotiates_with_accept_and_varies,
+    flip_and_quality_levels_follow_cloudflare,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -344,6 +345,37 @@ fn fit_modes_give_cloudflare_dimensions(ctx: &Ctx) -> Result<(), String> {
         expect_image(&res, ImageFormat::Png, width, height).map_err(|e| format!("{options}: {e}"))?;
     }
     Ok(())
+}
+
+/// `flip` mirrors before `rotate`, in both URL forms; `quality` takes
+/// Cloudflare's level names.
+fn flip_and_quality_levels_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
+    // Black on the left, white on the right, 40×20.
+    let halves = fixtures::encode(&fixtures::halves(40, 20), ImageFormat::Png);
+    let pixel = |res: &minreq::Response, x: u32, y: u32| -> Result<u8, String> {
+        let image = image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_luma8();
+        Ok(image.get_pixel(x, y).0[0])
+    };
+    let flipped = post(ctx, "/?f=png&flip=h", halves.clone())?;
+    expect_image(&flipped, ImageFormat::Png, 40, 20)?;
+    ensure!((pixel(&flipped, 2, 10)?, pixel(&flipped, 37, 10)?) == (255, 0), "flip=h mirrors left and right");
+    // Flipped first (white on the left), then turned clockwise: the left
+    // column becomes the top row, so white is on top (turned first, black
+    // would be, and a left-right mirror would not move it).
+    let turned = post(ctx, "/?f=png&flip=h&rotate=90", halves.clone())?;
+    expect_image(&turned, ImageFormat::Png, 20, 40)?;
+    ensure!((pixel(&turned, 10, 2)?, pixel(&turned, 10, 37)?) == (255, 0), "flip before rotate");
+    let source = format!("{}/photo.png", ctx.origin.base_url);
+    let path = get(ctx, &format!("/cdn-cgi/image/w=40,flip=hv,f=png/{source}"))?;
+    expect_image(&path, ImageFormat::Png, 40, 27)?;
+    let detailed = fixtures::encode(&fixtures::detailed(64, 64), ImageFormat::Png);
+    let size = |q: &str| -> Result<usize, String> {
+        let res = post(ctx, &format!("/?f=jpeg&q={q}"), detailed.clone())?;
+        ensure!(res.status_code == 200, "q={q}: {}", res.status_code);
+        Ok(res.as_bytes().len())
+    };
+    ensure!(size("low")? < size("high")?, "q=low is smaller than q=high");
+    expect_error(&post(ctx, "/?flip=x", halves)?, 400, "bad_parameter").map(|_| ())
 }
 
 fn auto_format_negotiates_with_accept_and_varies(ctx: &Ctx) -> Result<(), String> {

@@ -7,7 +7,7 @@ use image::DynamicImage;
 use image::metadata::Orientation;
 
 use crate::geometry::Rect;
-use crate::options::Rotate;
+use crate::options::{Flip, Rotate};
 
 /// One quarter-turn or mirror step, as `image` applies them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +47,14 @@ impl Step {
     }
 }
 
-/// The steps from the stored image to the one shown: EXIF orientation, then `rotate`.
+/// The steps from the stored image to the one shown: EXIF orientation, then
+/// `flip`, then `rotate` (Cloudflare flips before it rotates).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Turns(Vec<Step>);
 
 impl Turns {
-    /// The EXIF orientation followed by a clockwise `rotate`.
-    pub fn new(orientation: Orientation, rotate: Option<Rotate>) -> Turns {
+    /// The EXIF orientation, then `flip`, then a clockwise `rotate`.
+    pub fn new(orientation: Orientation, flip: Option<Flip>, rotate: Option<Rotate>) -> Turns {
         let mut steps = match orientation {
             Orientation::NoTransforms => vec![],
             Orientation::Rotate90 => vec![Step::Rot90],
@@ -64,6 +65,12 @@ impl Turns {
             Orientation::Rotate90FlipH => vec![Step::Rot90, Step::FlipH],
             Orientation::Rotate270FlipH => vec![Step::Rot270, Step::FlipH],
         };
+        steps.extend(match flip {
+            None => &[][..],
+            Some(Flip::Horizontal) => &[Step::FlipH][..],
+            Some(Flip::Vertical) => &[Step::FlipV][..],
+            Some(Flip::Both) => &[Step::FlipH, Step::FlipV][..],
+        });
         steps.extend(match rotate {
             None => None,
             Some(Rotate::R90) => Some(Step::Rot90),
@@ -134,11 +141,18 @@ mod tests {
     #[test]
     fn a_shown_rectangle_maps_back_to_the_stored_pixels_it_shows() {
         let (w, h) = (7, 5);
-        for orientation in ALL {
+        let flips = [None, Some(Flip::Horizontal), Some(Flip::Vertical), Some(Flip::Both)];
+        for (orientation, flip) in ALL.into_iter().flat_map(|o| flips.map(|f| (o, f))) {
             for rotate in [None, Some(Rotate::R90), Some(Rotate::R180), Some(Rotate::R270)] {
-                let turns = Turns::new(orientation, rotate);
+                let turns = Turns::new(orientation, flip, rotate);
                 let mut reference = numbered(w, h);
                 reference.apply_orientation(orientation);
+                let reference = match flip {
+                    None => reference,
+                    Some(Flip::Horizontal) => reference.fliph(),
+                    Some(Flip::Vertical) => reference.flipv(),
+                    Some(Flip::Both) => reference.rotate180(),
+                };
                 let reference = match rotate {
                     None => reference,
                     Some(Rotate::R90) => reference.rotate90(),
@@ -146,7 +160,7 @@ mod tests {
                     Some(Rotate::R270) => reference.rotate270(),
                 };
                 let shown = turns.apply(numbered(w, h)).to_rgb8();
-                assert_eq!(shown, reference.to_rgb8(), "{orientation:?} {rotate:?}: apply matches image's");
+                assert_eq!(shown, reference.to_rgb8(), "{orientation:?} {flip:?} {rotate:?}: apply matches image's");
                 assert_eq!(turns.shown((w, h)), shown.dimensions());
                 // The shown pixel (2, 1), as a 1×1 rectangle, comes from the stored pixel it shows.
                 let rect = turns.source_rect((w, h), Rect { left: 2.0, top: 1.0, width: 1.0, height: 1.0 });
@@ -154,7 +168,7 @@ mod tests {
                 assert_eq!(
                     (rect.left, rect.top, rect.width, rect.height),
                     (f64::from(x), f64::from(y), 1.0, 1.0),
-                    "{orientation:?} {rotate:?}"
+                    "{orientation:?} {flip:?} {rotate:?}"
                 );
             }
         }

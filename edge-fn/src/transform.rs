@@ -102,7 +102,7 @@ pub struct Plan {
 /// Plans a request from the source's header: layout, decode scale, memory.
 /// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
 pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Plan, Error> {
-    let turns = Turns::new(header.orientation, options.rotate);
+    let turns = Turns::new(header.orientation, options.flip, options.rotate);
     let (w, h) = turns.shown((header.width, header.height));
     let (box_w, box_h) = options.device_box()?;
     let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
