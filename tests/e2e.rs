@@ -45,6 +45,7 @@ const CASES: &[Case<Ctx>] = cases![
     fit_modes_give_cloudflare_dimensions,
     auto_format_negotiates_with_accept_and_varies,
     flip_and_quality_levels_follow_cloudflare,
+    format_json_describes_the_source_and_the_result,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -376,6 +377,24 @@ fn flip_and_quality_levels_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
     };
     ensure!(size("low")? < size("high")?, "q=low is smaller than q=high");
     expect_error(&post(ctx, "/?flip=x", halves)?, 400, "bad_parameter").map(|_| ())
+}
+
+/// `format=json` answers the sizes without an image, in Cloudflare's shape.
+fn format_json_describes_the_source_and_the_result(ctx: &Ctx) -> Result<(), String> {
+    let source = format!("{}/photo.png", ctx.origin.base_url);
+    for path in [format!("/?url={source}&w=100&f=json"), format!("/cdn-cgi/image/w=100,format=json/{source}")] {
+        let res = get(ctx, &path)?;
+        ensure!(res.status_code == 200, "{path}: {}", res.status_code);
+        ensure!(res.header("content-type") == Some("application/json"), "{:?}", res.header("content-type"));
+        let json: serde_json::Value = serde_json::from_slice(res.as_bytes()).map_err(|e| e.to_string())?;
+        ensure!(json["original"]["width"] == 300 && json["original"]["height"] == 200, "{json}");
+        ensure!(
+            json["original"]["format"] == "image/png" && json["original"]["file_size"].as_u64() > Some(0),
+            "{json}"
+        );
+        ensure!(json["width"] == 100 && json["height"] == 67, "{json}");
+    }
+    Ok(())
 }
 
 fn auto_format_negotiates_with_accept_and_varies(ctx: &Ctx) -> Result<(), String> {

@@ -52,6 +52,9 @@ pub enum FormatChoice {
     Auto,
     /// This format.
     Fixed(OutputFormat),
+    /// No image: the source's and the result's sizes as JSON (Cloudflare's
+    /// `format=json`).
+    Json,
 }
 
 /// The `flip` option: a mirror applied after the EXIF orientation and
@@ -213,6 +216,7 @@ impl Options {
             None => "source",
             Some(FormatChoice::Auto) => "auto",
             Some(FormatChoice::Fixed(f)) => f.name(),
+            Some(FormatChoice::Json) => "json",
         };
         let rotate = match self.rotate {
             None => 0,
@@ -292,10 +296,11 @@ fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
         "png" => FormatChoice::Fixed(OutputFormat::Png),
         "webp" => FormatChoice::Fixed(OutputFormat::WebP),
         "avif" => FormatChoice::Fixed(OutputFormat::Avif),
+        "json" => FormatChoice::Json,
         other => {
             return Err(Error::bad_parameter(
                 name,
-                format!("unknown format `{other}`; expected auto, avif, jpeg, png or webp"),
+                format!("unknown format `{other}`; expected auto, avif, jpeg, png, webp or json"),
             ));
         }
     })
@@ -423,7 +428,7 @@ mod tests {
             ("q=101", "q", "1 to 100"),
             ("q=best", "q", "high, medium-high, medium-low, low"),
             ("flip=x", "flip", "h, v or hv"),
-            ("format=bmp", "format", "auto, avif, jpeg, png or webp"),
+            ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),
             ("background=%23ggg", "background", "hex colour"),

@@ -130,7 +130,7 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     let wants_avif = match options.format {
         Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
         Some(FormatChoice::Auto) => accepted.avif,
-        None => false,
+        None | Some(FormatChoice::Json) => false,
     };
     let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
     let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
@@ -179,7 +179,7 @@ fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 
         // AVIF that does not fit falls back to WebP.
         Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::WebP | OutputFormat::Avif),
         Some(FormatChoice::Auto) => true,
-        None => header.format == ImageFormat::WebP,
+        None | Some(FormatChoice::Json) => header.format == ImageFormat::WebP,
     };
     if !webp {
         return ENCODER_STATE_BYTES;
@@ -200,6 +200,29 @@ fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 
 fn output_reserve((w, h): (u32, u32)) -> u64 {
     let raw = u64::from(w) * u64::from(h) * 4;
     raw + raw / 64 + 4 * u64::from(h) + 65_536
+}
+
+/// `format=json`, in Cloudflare's shape: the source's size (as shown, after
+/// its EXIF orientation), file size and type, and the size the options give,
+/// from the header alone: no pixel is decoded, so no working memory is held.
+pub fn describe(input: &[u8], options: &Options) -> Result<String, Error> {
+    let header = decode::header(input)?;
+    let (w, h) = Turns::new(header.orientation, options.flip, options.rotate).shown((header.width, header.height));
+    let (box_w, box_h) = options.device_box()?;
+    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
+    let mime = match header.format {
+        ImageFormat::Jpeg => "image/jpeg",
+        ImageFormat::Png => "image/png",
+        ImageFormat::WebP => "image/webp",
+        ImageFormat::Gif => "image/gif",
+        _ => "application/octet-stream",
+    };
+    Ok(format!(
+        "{{\"original\":{{\"file_size\":{},\"width\":{w},\"height\":{h},\"format\":\"{mime}\"}},\"width\":{},\"height\":{}}}",
+        input.len(),
+        layout.canvas.0,
+        layout.canvas.1
+    ))
 }
 
 /// Reads `input`'s header and plans the request, without decoding a pixel.
@@ -293,7 +316,9 @@ fn choose_format(
     match choice {
         Some(FormatChoice::Fixed(OutputFormat::Avif)) if !avif_allowed => (OutputFormat::WebP, false),
         Some(FormatChoice::Fixed(format)) => (format, false),
-        None => (
+        // `json` is answered from the header (`describe`); an image for it
+        // keeps the source's format.
+        None | Some(FormatChoice::Json) => (
             match source {
                 ImageFormat::Jpeg => OutputFormat::Jpeg,
                 ImageFormat::WebP => OutputFormat::WebP,
@@ -556,6 +581,27 @@ mod tests {
         let beyond = transform(&wide, &query("f=avif"), &both).unwrap();
         assert_eq!((beyond.format, beyond.width), (OutputFormat::WebP, 1300), "past avif::MAX_SIDE");
         assert_eq!(transform(&wide, &query("f=auto"), &both).unwrap().format, OutputFormat::WebP);
+    }
+
+    #[test]
+    fn json_describes_the_source_and_the_result_without_decoding() {
+        let jpeg = encoded(fixtures::halves(400, 300), ImageFormat::Jpeg);
+        let json = describe(&jpeg, &query("w=100&f=json")).unwrap();
+        let expected = format!(
+            "{{\"original\":{{\"file_size\":{},\"width\":400,\"height\":300,\"format\":\"image/jpeg\"}},\"width\":100,\"height\":75}}",
+            jpeg.len()
+        );
+        assert_eq!(json, expected);
+        let turned = describe(&png(64, 48), &query("f=json&rotate=90")).unwrap();
+        assert!(turned.contains("\"width\":48,\"height\":64}"), "{turned}");
+        // A 48 MP progressive JPEG is too large to plan an image for, but is
+        // described: nothing is decoded. Past the decoder's limits it is a 413 still.
+        let big = fixtures::jpeg_with_extra_scans(8000, 6000, 0);
+        assert_eq!(prepare(&big, &query("w=10"), Accepted::default()).unwrap_err().status(), 413);
+        assert!(describe(&big, &query("f=json&w=10")).unwrap().contains("\"width\":8000,\"height\":6000"));
+        let huge = fixtures::png_header(50_000, 50_000);
+        assert_eq!(describe(&huge, &query("f=json")).unwrap_err().status(), 413);
+        assert_eq!(describe(b"no image", &query("f=json")).unwrap_err().status(), 415);
     }
 
     #[test]

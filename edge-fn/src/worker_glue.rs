@@ -25,7 +25,7 @@ use crate::limits::MAX_SOURCE_BYTES;
 use crate::options::FormatChoice;
 use crate::request::{self, Accepted};
 use crate::signing;
-use crate::{Caller, Error, Options, Output, prepare, transform_planned};
+use crate::{Caller, Error, Options, Output, prepare, transform, transform_planned};
 
 /// Memory the admission budget leaves for what no reservation covers: the
 /// module's own data and stack are measured, this is for headers read before
@@ -201,6 +201,8 @@ enum Answer {
         /// Bytes reserved for the source.
         source_bytes: u64,
     },
+    /// `format=json`: the source's and the result's sizes.
+    Json { body: String, etag: String },
     /// The client's `If-None-Match` already names this output.
     NotModified { etag: String, varies: bool },
 }
@@ -246,6 +248,13 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
     let etag = etag::etag(id, options, accepted);
     if if_none_match.as_deref().is_some_and(|header| etag::none_match(header, &etag)) {
         return Ok(Answer::NotModified { etag, varies });
+    }
+    if options.format == Some(FormatChoice::Json) {
+        let body = transform::describe(&source.bytes, options)?;
+        if if_none_match.as_deref().is_some_and(etag::is_any) {
+            return Ok(Answer::NotModified { etag, varies });
+        }
+        return Ok(Answer::Json { body, etag });
     }
     let (header, plan) = prepare(&source.bytes, options, accepted)?;
     let peak = plan.memory.peak();
@@ -467,6 +476,12 @@ fn answer_response(answer: Answer, head: bool, config: &Config) -> worker::Resul
                 headers.set("vary", "Accept")?;
             }
             Ok(Response::empty()?.with_status(304).with_headers(headers))
+        }
+        Answer::Json { body, etag } => {
+            headers.set("content-type", "application/json")?;
+            headers.set("etag", &etag)?;
+            let body = if head { Vec::new() } else { body.into_bytes() };
+            Ok(Response::from_bytes(body)?.with_headers(headers))
         }
         Answer::Image { output, etag, varies, fetch_ms, source_bytes } => {
             headers.set("content-type", output.format.mime())?;
