@@ -46,6 +46,7 @@ const CASES: &[Case<Ctx>] = cases![
     auto_format_negotiates_with_accept_and_varies,
     flip_and_quality_levels_follow_cloudflare,
     format_json_describes_the_source_and_the_result,
+    onerror_redirect_sends_failures_to_the_source,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -377,6 +378,39 @@ fn flip_and_quality_levels_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
     };
     ensure!(size("low")? < size("high")?, "q=low is smaller than q=high");
     expect_error(&post(ctx, "/?flip=x", halves)?, 400, "bad_parameter").map(|_| ())
+}
+
+/// `onerror=redirect` sends a client whose source cannot be transformed to
+/// the source itself (only a source the allowlist allows).
+fn onerror_redirect_sends_failures_to_the_source(ctx: &Ctx) -> Result<(), String> {
+    let base = &ctx.origin.base_url;
+    let raw_get = |path: &str| -> Result<String, String> {
+        use std::io::{Read, Write};
+        let address = ctx.worker.base_url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(Duration::from_secs(REQUEST_TIMEOUT_SECS))).map_err(|e| e.to_string())?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        Ok(answer)
+    };
+    for path in [
+        format!("/?url={base}/page.jpg&w=10&onerror=redirect"),
+        format!("/cdn-cgi/image/w=10,onerror=redirect/{base}/broken.png"),
+    ] {
+        let answer = raw_get(&path)?;
+        let source = if path.contains("page.jpg") { format!("{base}/page.jpg") } else { format!("{base}/broken.png") };
+        ensure!(answer.starts_with("HTTP/1.1 302"), "{path}: {answer}");
+        ensure!(
+            answer.to_ascii_lowercase().contains(&format!("location: {}", source.to_ascii_lowercase())),
+            "{answer}"
+        );
+    }
+    // A transform that works is not redirected; a source the allowlist refuses is not either.
+    expect_image(&get(ctx, &format!("/?url={base}/photo.png&w=30&f=png&onerror=redirect"))?, ImageFormat::Png, 30, 20)?;
+    expect_error(&get(ctx, "/?url=https://elsewhere.example/a.png&onerror=redirect")?, 403, "origin_not_allowed")
+        .map(|_| ())
 }
 
 /// `format=json` answers the sizes without an image, in Cloudflare's shape.

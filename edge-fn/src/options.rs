@@ -106,6 +106,10 @@ pub struct Options {
     pub rotate: Option<Rotate>,
     /// Mirror applied after EXIF orientation, before `rotate`.
     pub flip: Option<Flip>,
+    /// `onerror=redirect`: a GET whose source cannot be transformed is
+    /// redirected to the source. Not part of the output, so not in
+    /// [`Options::canonical`].
+    pub redirect_on_error: bool,
     /// Source URL (GET).
     pub url: Option<String>,
 }
@@ -123,6 +127,7 @@ impl Default for Options {
             background: [255, 255, 255],
             rotate: None,
             flip: None,
+            redirect_on_error: false,
             url: None,
         }
     }
@@ -172,6 +177,12 @@ impl Options {
             "background" => self.background = parse_background(value)?,
             "rotate" => self.rotate = parse_rotate(value)?,
             "flip" => self.flip = parse_flip(value)?,
+            "onerror" => {
+                if value != "redirect" {
+                    return Err(Error::bad_parameter(name, format!("expected redirect, got `{value}`")));
+                }
+                self.redirect_on_error = true;
+            }
             "metadata" => {
                 if value != "none" {
                     return Err(Error::bad_parameter(
@@ -184,7 +195,7 @@ impl Options {
                 return Err(Error::bad_parameter(
                     other,
                     "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
-                     format (f), dpr, background, rotate, flip, metadata or url",
+                     format (f), dpr, background, rotate, flip, metadata, onerror or url",
                 ));
             }
         }
@@ -428,6 +439,7 @@ mod tests {
             ("q=101", "q", "1 to 100"),
             ("q=best", "q", "high, medium-high, medium-low, low"),
             ("flip=x", "flip", "h, v or hv"),
+            ("onerror=ignore", "onerror", "redirect"),
             ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),

@@ -104,7 +104,15 @@ async fn respond(req: Request, config: &Config, ctx: &Context) -> Result<Respons
     {
         return Ok(hit);
     }
-    let answer = handle(req, &options, config, source).await?;
+    let redirect_to = source.as_ref().filter(|_| options.redirect_on_error).map(Url::to_string);
+    let answer = match handle(req, &options, config, source).await {
+        Ok(answer) => answer,
+        // The source passed the allowlist, so this is no open redirect.
+        Err(error) => match redirect_to {
+            Some(location) => return redirect(&location, &error).map_err(internal),
+            None => return Err(error),
+        },
+    };
     let mut response = answer_response(answer, head, config).map_err(internal)?;
     if let Some(key) = cache_key.filter(|_| !head && response.status_code() == 200) {
         let copy = response.cloned().map_err(internal)?;
@@ -114,6 +122,15 @@ async fn respond(req: Request, config: &Config, ctx: &Context) -> Result<Respons
         });
     }
     Ok(response)
+}
+
+/// `onerror=redirect`: the source itself, with the error's code for logs.
+fn redirect(location: &str, error: &Error) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("location", location)?;
+    headers.set("cache-control", "no-store")?;
+    headers.set("x-edge-fn-error", error.code())?;
+    Ok(Response::empty()?.with_status(302).with_headers(headers))
 }
 
 /// A runtime failure building a response, answered as the worker's own.
