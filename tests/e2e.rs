@@ -47,6 +47,7 @@ const CASES: &[Case<Ctx>] = cases![
     flip_and_quality_levels_follow_cloudflare,
     format_json_describes_the_source_and_the_result,
     onerror_redirect_sends_failures_to_the_source,
+    compression_fast_answers_auto_with_jpeg,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -411,6 +412,22 @@ fn onerror_redirect_sends_failures_to_the_source(ctx: &Ctx) -> Result<(), String
     expect_image(&get(ctx, &format!("/?url={base}/photo.png&w=30&f=png&onerror=redirect"))?, ImageFormat::Png, 30, 20)?;
     expect_error(&get(ctx, "/?url=https://elsewhere.example/a.png&onerror=redirect")?, 403, "origin_not_allowed")
         .map(|_| ())
+}
+
+/// `compression=fast` answers `format=auto` with the fastest encoder: JPEG
+/// for an opaque image, PNG where there is an alpha channel.
+fn compression_fast_answers_auto_with_jpeg(ctx: &Ctx) -> Result<(), String> {
+    let send = |body: Vec<u8>| {
+        minreq::post(ctx.worker.url("/?w=50&f=auto&compression=fast"))
+            .with_header("accept", "image/avif,image/webp,*/*")
+            .with_body(body)
+            .with_timeout(REQUEST_TIMEOUT_SECS)
+            .send()
+            .map_err(|e| e.to_string())
+    };
+    expect_image(&send(fixtures::photo_jpeg(100, 66, false))?, ImageFormat::Jpeg, 50, 33)?;
+    let transparent = fixtures::encode(&fixtures::gradient(100, 66), ImageFormat::Png);
+    expect_image(&send(transparent)?, ImageFormat::Png, 50, 33).map(|_| ())
 }
 
 /// `format=json` answers the sizes without an image, in Cloudflare's shape.

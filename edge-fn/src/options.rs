@@ -106,6 +106,8 @@ pub struct Options {
     pub rotate: Option<Rotate>,
     /// Mirror applied after EXIF orientation, before `rotate`.
     pub flip: Option<Flip>,
+    /// `compression=fast`: the fastest encoders (see `transform::choose_format`).
+    pub fast: bool,
     /// `onerror=redirect`: a GET whose source cannot be transformed is
     /// redirected to the source. Not part of the output, so not in
     /// [`Options::canonical`].
@@ -127,6 +129,7 @@ impl Default for Options {
             background: [255, 255, 255],
             rotate: None,
             flip: None,
+            fast: false,
             redirect_on_error: false,
             url: None,
         }
@@ -177,6 +180,12 @@ impl Options {
             "background" => self.background = parse_background(value)?,
             "rotate" => self.rotate = parse_rotate(value)?,
             "flip" => self.flip = parse_flip(value)?,
+            "compression" => {
+                if value != "fast" {
+                    return Err(Error::bad_parameter(name, format!("expected fast, got `{value}`")));
+                }
+                self.fast = true;
+            }
             "onerror" => {
                 if value != "redirect" {
                     return Err(Error::bad_parameter(name, format!("expected redirect, got `{value}`")));
@@ -195,7 +204,7 @@ impl Options {
                 return Err(Error::bad_parameter(
                     other,
                     "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
-                     format (f), dpr, background, rotate, flip, metadata, onerror or url",
+                     format (f), dpr, background, rotate, flip, metadata, compression, onerror or url",
                 ));
             }
         }
@@ -243,12 +252,13 @@ impl Options {
         };
         let [r, g, b] = self.background;
         format!(
-            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}",
+            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}{}",
             side(self.width),
             side(self.height),
             self.dpr,
             self.fit,
-            self.quality
+            self.quality,
+            if self.fast { ",fast" } else { "" }
         )
     }
 }
@@ -440,6 +450,7 @@ mod tests {
             ("q=best", "q", "high, medium-high, medium-low, low"),
             ("flip=x", "flip", "h, v or hv"),
             ("onerror=ignore", "onerror", "redirect"),
+            ("compression=small", "compression", "fast"),
             ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),

@@ -129,7 +129,7 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     };
     let wants_avif = match options.format {
         Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
-        Some(FormatChoice::Auto) => accepted.avif,
+        Some(FormatChoice::Auto) => accepted.avif && !options.fast,
         None | Some(FormatChoice::Json) => false,
     };
     let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
@@ -257,9 +257,10 @@ pub fn transform_planned(
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
-    let (format, negotiated) = choose_format(options.format, header.format, image.alpha, caller.accepted, plan.avif);
+    let accepted = if options.fast { Accepted::default() } else { caller.accepted };
+    let (format, negotiated) = choose_format(options.format, header.format, image.alpha, accepted, plan.avif);
     let (width, height) = (image.width, image.height);
-    let bytes = encode(image, format, options.quality, options.background)?;
+    let bytes = encode(image, format, options.quality, options.background, options.fast)?;
     timings.encode = (caller.clock)() - resized;
     Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes: plan.memory.peak() })
 }
@@ -343,7 +344,8 @@ fn choose_format(
 
 /// Encodes RGBA pixels: JPEG flattened onto `background` in place, lossless
 /// formats as RGB when nothing is transparent (packed in place).
-fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3]) -> Result<Vec<u8>, Error> {
+/// `fast` (`compression=fast`) picks libwebp's fastest method.
+fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3], fast: bool) -> Result<Vec<u8>, Error> {
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
     let Rgba { width, height, mut pixels, alpha } = image;
     let mut out = Vec::with_capacity(output_reserve((width, height)) as usize);
@@ -361,7 +363,7 @@ fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3]) -
         }
         OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,
         OutputFormat::WebP => {
-            let settings = webp::Settings { quality, method: webp::METHOD };
+            let settings = webp::Settings { quality, method: if fast { 0 } else { webp::METHOD } };
             webp::encode(&pixels, width, height, alpha, settings, &mut out).map_err(|e| failed(&e))?;
         }
         OutputFormat::Png => {
@@ -602,6 +604,20 @@ mod tests {
         let huge = fixtures::png_header(50_000, 50_000);
         assert_eq!(describe(&huge, &query("f=json")).unwrap_err().status(), 413);
         assert_eq!(describe(b"no image", &query("f=json")).unwrap_err().status(), 415);
+    }
+
+    #[test]
+    fn compression_fast_answers_auto_with_jpeg_or_png() {
+        let both = Caller { accepted: Accepted { webp: true, avif: true }, clock: &no_clock };
+        let photo = encoded(fixtures::halves(64, 48), ImageFormat::Jpeg);
+        assert_eq!(transform(&photo, &query("f=auto&compression=fast"), &both).unwrap().format, OutputFormat::Jpeg);
+        let transparent = png(64, 48);
+        assert_eq!(
+            transform(&transparent, &query("f=auto&compression=fast"), &both).unwrap().format,
+            OutputFormat::Png
+        );
+        let webp = transform(&photo, &query("f=webp&compression=fast"), &both).unwrap();
+        assert_eq!(webp.format, OutputFormat::WebP, "an explicit format is kept");
     }
 
     #[test]
