@@ -48,6 +48,7 @@ const CASES: &[Case<Ctx>] = cases![
     format_json_describes_the_source_and_the_result,
     onerror_redirect_sends_failures_to_the_source,
     compression_fast_answers_auto_with_jpeg,
+    colour_adjustments_follow_cloudflare,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -412,6 +413,28 @@ fn onerror_redirect_sends_failures_to_the_source(ctx: &Ctx) -> Result<(), String
     expect_image(&get(ctx, &format!("/?url={base}/photo.png&w=30&f=png&onerror=redirect"))?, ImageFormat::Png, 30, 20)?;
     expect_error(&get(ctx, "/?url=https://elsewhere.example/a.png&onerror=redirect")?, 403, "origin_not_allowed")
         .map(|_| ())
+}
+
+/// `saturation=0` greys the image; `brightness`, `contrast` and `gamma`
+/// move it as Cloudflare documents; out-of-range factors are 400s.
+fn colour_adjustments_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
+    let source = fixtures::encode(&fixtures::detailed(80, 60), ImageFormat::Png);
+    let pixels = |query: &str| -> Result<image::RgbaImage, String> {
+        let res = post(ctx, &format!("/?f=png&{query}"), source.clone())?;
+        expect_image(&res, ImageFormat::Png, 80, 60)?;
+        Ok(image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_rgba8())
+    };
+    let mean = |image: &image::RgbaImage| {
+        image.pixels().map(|p| p.0[..3].iter().map(|&c| f64::from(c)).sum::<f64>()).sum::<f64>() / image.len() as f64
+    };
+    let grey = pixels("saturation=0")?;
+    ensure!(grey.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]), "saturation=0 is grey");
+    let plain = mean(&pixels("w=80")?);
+    let (darker, lighter) = (mean(&pixels("brightness=0.5")?), mean(&pixels("gamma=2")?));
+    ensure!(darker < plain * 0.6 && lighter > plain, "brightness 0.5: {darker}, gamma 2: {lighter}, plain {plain}");
+    let path = get(ctx, &format!("/cdn-cgi/image/w=30,contrast=1.5,f=png/{}/photo.png", ctx.origin.base_url))?;
+    expect_image(&path, ImageFormat::Png, 30, 20)?;
+    expect_error(&post(ctx, "/?brightness=-1", source)?, 400, "bad_parameter").map(|_| ())
 }
 
 /// `compression=fast` answers `format=auto` with the fastest encoder: JPEG

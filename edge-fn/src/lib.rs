@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod adjust;
 pub mod admission;
 pub mod avif;
 pub mod config;

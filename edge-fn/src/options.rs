@@ -5,6 +5,7 @@
 //! Parsing is pure and total: any input gives either [`Options`] or an
 //! [`Error::BadParameter`] naming the option and the values it accepts.
 
+use crate::adjust::Adjustments;
 use crate::error::Error;
 use crate::geometry::{Fit, Gravity};
 use crate::limits::MAX_OUTPUT_SIDE;
@@ -106,6 +107,8 @@ pub struct Options {
     pub rotate: Option<Rotate>,
     /// Mirror applied after EXIF orientation, before `rotate`.
     pub flip: Option<Flip>,
+    /// `brightness`, `contrast`, `gamma`, `saturation`.
+    pub adjust: Adjustments,
     /// `compression=fast`: the fastest encoders (see `transform::choose_format`).
     pub fast: bool,
     /// `onerror=redirect`: a GET whose source cannot be transformed is
@@ -129,6 +132,7 @@ impl Default for Options {
             background: [255, 255, 255],
             rotate: None,
             flip: None,
+            adjust: Adjustments::default(),
             fast: false,
             redirect_on_error: false,
             url: None,
@@ -180,6 +184,10 @@ impl Options {
             "background" => self.background = parse_background(value)?,
             "rotate" => self.rotate = parse_rotate(value)?,
             "flip" => self.flip = parse_flip(value)?,
+            "brightness" => self.adjust.brightness = parse_factor(name, value)?,
+            "contrast" => self.adjust.contrast = parse_factor(name, value)?,
+            "gamma" => self.adjust.gamma = parse_factor(name, value)?,
+            "saturation" => self.adjust.saturation = parse_factor(name, value)?,
             "compression" => {
                 if value != "fast" {
                     return Err(Error::bad_parameter(name, format!("expected fast, got `{value}`")));
@@ -204,7 +212,8 @@ impl Options {
                 return Err(Error::bad_parameter(
                     other,
                     "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
-                     format (f), dpr, background, rotate, flip, metadata, compression, onerror or url",
+                     format (f), dpr, background, rotate, flip, brightness, contrast, gamma, saturation, \
+                     metadata, compression, onerror or url",
                 ));
             }
         }
@@ -250,9 +259,15 @@ impl Options {
             Some(Flip::Vertical) => "v",
             Some(Flip::Both) => "hv",
         };
+        let a = self.adjust;
+        let adjust = if a.is_identity() {
+            String::new()
+        } else {
+            format!(",adj={}x{}x{}x{}", a.brightness, a.contrast, a.gamma, a.saturation)
+        };
         let [r, g, b] = self.background;
         format!(
-            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}{}",
+            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}{}{adjust}",
             side(self.width),
             side(self.height),
             self.dpr,
@@ -325,6 +340,19 @@ fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
             ));
         }
     })
+}
+
+/// The largest adjustment factor accepted (Cloudflare publishes none).
+pub const MAX_FACTOR: f64 = 10.0;
+
+fn parse_factor(name: &str, value: &str) -> Result<f64, Error> {
+    match value.parse::<f64>() {
+        Ok(f) if (0.0..=MAX_FACTOR).contains(&f) => Ok(f),
+        _ => Err(Error::bad_parameter(
+            name,
+            format!("expected a factor from 0 to {MAX_FACTOR} (1 = unchanged), got `{value}`"),
+        )),
+    }
 }
 
 fn parse_dpr(value: &str) -> Result<f64, Error> {
@@ -451,6 +479,9 @@ mod tests {
             ("flip=x", "flip", "h, v or hv"),
             ("onerror=ignore", "onerror", "redirect"),
             ("compression=small", "compression", "fast"),
+            ("brightness=-1", "brightness", "0 to 10"),
+            ("gamma=x", "gamma", "0 to 10"),
+            ("saturation=11", "saturation", "0 to 10"),
             ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),

@@ -253,7 +253,7 @@ pub fn transform_planned(
     let decoded = (caller.clock)();
     timings.decode = decoded - start;
 
-    let image = apply_layout(image, header, plan, options.background)?;
+    let image = apply_layout(image, header, plan, options)?;
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
@@ -266,9 +266,9 @@ pub fn transform_planned(
 }
 
 /// Resizes the layout's source rectangle (mapped into the stored image at the
-/// decoded scale), turns the result as the image is shown, and pads as the
-/// layout says.
-fn apply_layout(image: Rgba, header: &Header, plan: &Plan, background: [u8; 3]) -> Result<Rgba, Error> {
+/// decoded scale), adjusts its colours, turns the result as the image is
+/// shown, and pads as the layout says.
+fn apply_layout(image: Rgba, header: &Header, plan: &Plan, options: &Options) -> Result<Rgba, Error> {
     let layout = &plan.layout;
     let stored = plan.stored_source;
     let sx = f64::from(image.width) / f64::from(header.width);
@@ -281,17 +281,18 @@ fn apply_layout(image: Rgba, header: &Header, plan: &Plan, background: [u8; 3]) 
     };
     let (rw, rh) = plan.turns.shown(layout.resized);
     let full = Rect { left: 0.0, top: 0.0, width: f64::from(image.width), height: f64::from(image.height) };
-    let resized = if (image.width, image.height) == (rw, rh) && source == full {
+    let mut resized = if (image.width, image.height) == (rw, rh) && source == full {
         image
     } else {
         resize::resize(image, source, rw, rh)?
     };
+    options.adjust.apply(&mut resized.pixels);
     let alpha = resized.alpha;
     let turned = plan.turns.apply(DynamicImage::ImageRgba8(rgba_image(resized)?)).into_rgba8();
     if layout.canvas == layout.resized {
         return Ok(Rgba { width: turned.width(), height: turned.height(), pixels: turned.into_raw(), alpha });
     }
-    let [r, g, b] = background;
+    let [r, g, b] = options.background;
     let mut canvas = image::RgbaImage::from_pixel(layout.canvas.0, layout.canvas.1, image::Rgba([r, g, b, 255]));
     image::imageops::overlay(&mut canvas, &turned, i64::from(layout.offset.0), i64::from(layout.offset.1));
     Ok(Rgba { width: canvas.width(), height: canvas.height(), pixels: canvas.into_raw(), alpha: false })
