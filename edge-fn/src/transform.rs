@@ -102,10 +102,7 @@ pub struct Plan {
 /// Plans a request from the source's header: layout, decode scale, memory.
 /// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
 pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Plan, Error> {
-    let turns = Turns::new(header.orientation, options.flip, options.rotate);
-    let (w, h) = turns.shown((header.width, header.height));
-    let (box_w, box_h) = options.device_box()?;
-    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
+    let (turns, (w, h), layout) = shown_layout(header, options)?;
 
     // The resolution the output needs, back in the stored orientation.
     let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
@@ -202,14 +199,22 @@ fn output_reserve((w, h): (u32, u32)) -> u64 {
     raw + raw / 64 + 4 * u64::from(h) + 65_536
 }
 
+/// The turns from the stored image to the one shown, its size as shown, and
+/// the layout of the result in it, capped at [`MAX_RESULT_SIDE`].
+fn shown_layout(header: &Header, options: &Options) -> Result<(Turns, (u32, u32), Layout), Error> {
+    let turns = Turns::new(header.orientation, options.flip, options.rotate);
+    let (w, h) = turns.shown((header.width, header.height));
+    let (box_w, box_h) = options.device_box()?;
+    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
+    Ok((turns, (w, h), layout))
+}
+
 /// `format=json`, in Cloudflare's shape: the source's size (as shown, after
 /// its EXIF orientation), file size and type, and the size the options give,
 /// from the header alone: no pixel is decoded, so no working memory is held.
 pub fn describe(input: &[u8], options: &Options) -> Result<String, Error> {
     let header = decode::header(input)?;
-    let (w, h) = Turns::new(header.orientation, options.flip, options.rotate).shown((header.width, header.height));
-    let (box_w, box_h) = options.device_box()?;
-    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
+    let (_, (w, h), layout) = shown_layout(&header, options)?;
     let mime = match header.format {
         ImageFormat::Jpeg => "image/jpeg",
         ImageFormat::Png => "image/png",
