@@ -416,7 +416,8 @@ fn onerror_redirect_sends_failures_to_the_source(ctx: &Ctx) -> Result<(), String
 }
 
 /// `saturation=0` greys the image; `brightness`, `contrast` and `gamma`
-/// move it as Cloudflare documents; out-of-range factors are 400s.
+/// move it as Cloudflare documents; `blur` and `sharpen` lower and raise
+/// its detail; out-of-range values are 400s.
 fn colour_adjustments_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
     let source = fixtures::encode(&fixtures::detailed(80, 60), ImageFormat::Png);
     let pixels = |query: &str| -> Result<image::RgbaImage, String> {
@@ -432,6 +433,20 @@ fn colour_adjustments_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
     let plain = mean(&pixels("w=80")?);
     let (darker, lighter) = (mean(&pixels("brightness=0.5")?), mean(&pixels("gamma=2")?));
     ensure!(darker < plain * 0.6 && lighter > plain, "brightness 0.5: {darker}, gamma 2: {lighter}, plain {plain}");
+    // Blur lowers the detail (differences between neighbours); sharpen raises it.
+    let detail = |image: &image::RgbaImage| {
+        let (w, h) = image.dimensions();
+        let mut sum = 0u64;
+        for y in 0..h {
+            for x in 1..w {
+                sum += u64::from(image.get_pixel(x, y).0[1].abs_diff(image.get_pixel(x - 1, y).0[1]));
+            }
+        }
+        sum
+    };
+    let plain_detail = detail(&pixels("w=80")?);
+    let (blurred, sharpened) = (detail(&pixels("blur=6")?), detail(&pixels("sharpen=4")?));
+    ensure!(blurred < plain_detail && sharpened > plain_detail, "detail {blurred} < {plain_detail} < {sharpened}");
     let path = get(ctx, &format!("/cdn-cgi/image/w=30,contrast=1.5,f=png/{}/photo.png", ctx.origin.base_url))?;
     expect_image(&path, ImageFormat::Png, 30, 20)?;
     expect_error(&post(ctx, "/?brightness=-1", source)?, 400, "bad_parameter").map(|_| ())

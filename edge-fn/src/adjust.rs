@@ -1,8 +1,11 @@
-//! Colour adjustments, as Cloudflare names them: `brightness`, `contrast`
-//! and `gamma` (factors, 1 = unchanged; 0 is ignored) and `saturation` (a
-//! factor; 0 = greyscale). They run on the resized image, before it is
-//! turned and padded, so they cost per output pixel, not per source pixel:
-//! one 256-entry table for the first three, and a luma mix for saturation.
+//! Colour adjustments and filters, as Cloudflare names them: `brightness`,
+//! `contrast` and `gamma` (factors, 1 = unchanged; 0 is ignored),
+//! `saturation` (a factor; 0 = greyscale), `blur` (a radius, 1–250) and
+//! `sharpen` (0–10). They run on the resized image, before it is turned and
+//! padded, so they cost per output pixel, not per source pixel: one
+//! 256-entry table for the first three, a luma mix for saturation, and an
+//! almost-Gaussian blur (three box passes, `image::imageops::fast_blur`) for
+//! the filters, on premultiplied alpha.
 
 /// The adjustment factors of a request; 1 (or 0, which Cloudflare ignores,
 /// for all but saturation) leaves the image unchanged.
@@ -16,19 +19,34 @@ pub struct Adjustments {
     pub gamma: f64,
     /// Scales the distance from the pixel's luma; 0 is greyscale.
     pub saturation: f64,
+    /// Blur radius in output pixels (σ = radius / 2); 0 is none.
+    pub blur: f64,
+    /// Unsharp-mask strength: adds `sharpen / 2` times the detail lost to a
+    /// σ = 1 blur; 0 is none.
+    pub sharpen: f64,
 }
 
 impl Default for Adjustments {
     fn default() -> Self {
-        Adjustments { brightness: 1.0, contrast: 1.0, gamma: 1.0, saturation: 1.0 }
+        Adjustments { brightness: 1.0, contrast: 1.0, gamma: 1.0, saturation: 1.0, blur: 0.0, sharpen: 0.0 }
     }
 }
 
 impl Adjustments {
     /// Whether any adjustment changes pixels.
     pub fn is_identity(&self) -> bool {
+        self.is_colour_identity() && !self.filters()
+    }
+
+    fn is_colour_identity(&self) -> bool {
         let unchanged = |f: f64| f == 1.0 || f == 0.0;
         unchanged(self.brightness) && unchanged(self.contrast) && unchanged(self.gamma) && self.saturation == 1.0
+    }
+
+    /// Whether `blur` or `sharpen` runs: each holds two more copies of the
+    /// resized image while it does (the plan counts them).
+    pub fn filters(&self) -> bool {
+        self.blur > 0.0 || self.sharpen > 0.0
     }
 
     /// The per-channel table: brightness, then contrast, then gamma.
@@ -43,9 +61,43 @@ impl Adjustments {
         })
     }
 
-    /// Adjusts RGBA pixels in place; alpha is kept.
-    pub fn apply(&self, pixels: &mut [u8]) {
-        if self.is_identity() {
+    /// Adjusts `width`×`height` RGBA pixels in place (alpha is kept), then
+    /// blurs or sharpens them.
+    pub fn apply(&self, pixels: &mut Vec<u8>, width: u32, height: u32) {
+        self.apply_colour(pixels);
+        if self.filters() {
+            self.filter(pixels, width, height);
+        }
+    }
+
+    fn filter(&self, pixels: &mut Vec<u8>, width: u32, height: u32) {
+        let Some(image) = image::RgbaImage::from_raw(width, height, std::mem::take(pixels)) else { return };
+        let mut image = image;
+        let transparent = image.pixels().any(|p| p.0[3] != 255);
+        if transparent {
+            premultiply(&mut image, true);
+        }
+        if self.blur > 0.0 {
+            image = image::imageops::fast_blur(&image, (self.blur / 2.0) as f32);
+        }
+        if self.sharpen > 0.0 {
+            let blurred = image::imageops::fast_blur(&image, 1.0);
+            let amount = self.sharpen / 2.0;
+            for (p, b) in image.pixels_mut().zip(blurred.pixels()) {
+                for c in 0..3 {
+                    let (v, soft) = (f64::from(p.0[c]), f64::from(b.0[c]));
+                    p.0[c] = (v + amount * (v - soft)).round().clamp(0.0, f64::from(p.0[3])) as u8;
+                }
+            }
+        }
+        if transparent {
+            premultiply(&mut image, false);
+        }
+        *pixels = image.into_raw();
+    }
+
+    fn apply_colour(&self, pixels: &mut [u8]) {
+        if self.is_colour_identity() {
             return;
         }
         let table = self.table();
@@ -64,19 +116,71 @@ impl Adjustments {
     }
 }
 
+/// Multiplies (or, `forward` false, divides) each colour by its alpha.
+fn premultiply(image: &mut image::RgbaImage, forward: bool) {
+    for p in image.pixels_mut() {
+        let a = u32::from(p.0[3]);
+        for c in 0..3 {
+            let v = u32::from(p.0[c]);
+            p.0[c] = if forward {
+                ((v * a + 127) / 255) as u8
+            } else if a == 0 {
+                0
+            } else {
+                ((v * 255 + a / 2) / a).min(255) as u8
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn adjusted(adjustments: Adjustments, rgba: [u8; 4]) -> [u8; 4] {
-        let mut pixel = rgba;
-        adjustments.apply(&mut pixel);
-        pixel
+        let mut pixel = rgba.to_vec();
+        adjustments.apply(&mut pixel, 1, 1);
+        pixel.try_into().unwrap()
+    }
+
+    /// A 16×8 image, black on the left and white on the right, opaque.
+    fn edge() -> Vec<u8> {
+        (0..16 * 8).flat_map(|i| if i % 16 < 8 { [0, 0, 0, 255] } else { [255, 255, 255, 255] }).collect()
+    }
+
+    #[test]
+    fn blur_softens_an_edge_and_sharpen_steepens_it() {
+        let at = |pixels: &[u8], x: usize| pixels[(3 * 16 + x) * 4];
+        let mut blurred = edge();
+        Adjustments { blur: 4.0, ..Adjustments::default() }.apply(&mut blurred, 16, 8);
+        assert!(
+            at(&blurred, 7) > 20 && at(&blurred, 8) < 235,
+            "the edge is soft: {} {}",
+            at(&blurred, 7),
+            at(&blurred, 8)
+        );
+        let mut soft = edge();
+        Adjustments { blur: 2.0, ..Adjustments::default() }.apply(&mut soft, 16, 8);
+        let mut sharpened = soft.clone();
+        Adjustments { sharpen: 4.0, ..Adjustments::default() }.apply(&mut sharpened, 16, 8);
+        let step = |p: &[u8]| i32::from(at(p, 8)) - i32::from(at(p, 7));
+        assert!(step(&sharpened) > step(&soft), "{} vs {}", step(&sharpened), step(&soft));
+        assert!(sharpened.chunks(4).all(|p| p[3] == 255), "alpha is kept");
+    }
+
+    #[test]
+    fn filters_keep_transparent_pixels_from_bleeding_black() {
+        // Transparent black on the left, opaque red on the right.
+        let mut pixels: Vec<u8> =
+            (0..16 * 8).flat_map(|i| if i % 16 < 8 { [0, 0, 0, 0] } else { [255, 0, 0, 255] }).collect();
+        Adjustments { blur: 4.0, ..Adjustments::default() }.apply(&mut pixels, 16, 8);
+        let p = &pixels[(3 * 16 + 8) * 4..][..4];
+        assert!(p[3] < 255 && p[0] > 240, "premultiplied: the colour stays red where alpha fades: {p:?}");
     }
 
     #[test]
     fn ones_and_ignored_zeros_change_nothing() {
-        let none = Adjustments { brightness: 0.0, contrast: 0.0, gamma: 0.0, saturation: 1.0 };
+        let none = Adjustments { brightness: 0.0, contrast: 0.0, gamma: 0.0, ..Adjustments::default() };
         assert!(none.is_identity() && Adjustments::default().is_identity());
         assert_eq!(adjusted(none, [10, 120, 250, 7]), [10, 120, 250, 7]);
     }

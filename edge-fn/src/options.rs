@@ -188,6 +188,8 @@ impl Options {
             "contrast" => self.adjust.contrast = parse_factor(name, value)?,
             "gamma" => self.adjust.gamma = parse_factor(name, value)?,
             "saturation" => self.adjust.saturation = parse_factor(name, value)?,
+            "blur" => self.adjust.blur = parse_number(name, value, 0.0, 250.0)?,
+            "sharpen" => self.adjust.sharpen = parse_number(name, value, 0.0, 10.0)?,
             "compression" => {
                 if value != "fast" {
                     return Err(Error::bad_parameter(name, format!("expected fast, got `{value}`")));
@@ -212,7 +214,7 @@ impl Options {
                 return Err(Error::bad_parameter(
                     other,
                     "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
-                     format (f), dpr, background, rotate, flip, brightness, contrast, gamma, saturation, \
+                     format (f), dpr, background, rotate, flip, brightness, contrast, gamma, saturation, blur, sharpen, \
                      metadata, compression, onerror or url",
                 ));
             }
@@ -263,7 +265,7 @@ impl Options {
         let adjust = if a.is_identity() {
             String::new()
         } else {
-            format!(",adj={}x{}x{}x{}", a.brightness, a.contrast, a.gamma, a.saturation)
+            format!(",adj={}x{}x{}x{}x{}x{}", a.brightness, a.contrast, a.gamma, a.saturation, a.blur, a.sharpen)
         };
         let [r, g, b] = self.background;
         format!(
@@ -352,6 +354,13 @@ fn parse_factor(name: &str, value: &str) -> Result<f64, Error> {
             name,
             format!("expected a factor from 0 to {MAX_FACTOR} (1 = unchanged), got `{value}`"),
         )),
+    }
+}
+
+fn parse_number(name: &str, value: &str, min: f64, max: f64) -> Result<f64, Error> {
+    match value.parse::<f64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::bad_parameter(name, format!("expected a number from {min} to {max}, got `{value}`"))),
     }
 }
 
@@ -482,6 +491,8 @@ mod tests {
             ("brightness=-1", "brightness", "0 to 10"),
             ("gamma=x", "gamma", "0 to 10"),
             ("saturation=11", "saturation", "0 to 10"),
+            ("blur=251", "blur", "0 to 250"),
+            ("sharpen=x", "sharpen", "0 to 10"),
             ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),

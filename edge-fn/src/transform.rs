@@ -116,7 +116,9 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     let (rw, rh) = turns.shown(layout.resized);
     let resized = u64::from(rw) * u64::from(rh) * 4;
     let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
-    let buffers = resized + canvas + output_reserve(layout.canvas);
+    // `blur` and `sharpen` hold two more copies of the resized image.
+    let filters = if options.adjust.filters() { 2 * resized } else { 0 };
+    let buffers = resized + canvas + output_reserve(layout.canvas) + filters;
     let mut memory = Memory {
         decode: decode::decode_bytes(header, denominator),
         resize: resize::resize_bytes(decoded, crop_w, rw, rh),
@@ -291,7 +293,7 @@ fn apply_layout(image: Rgba, header: &Header, plan: &Plan, options: &Options) ->
     } else {
         resize::resize(image, source, rw, rh)?
     };
-    options.adjust.apply(&mut resized.pixels);
+    options.adjust.apply(&mut resized.pixels, resized.width, resized.height);
     let alpha = resized.alpha;
     let turned = plan.turns.apply(DynamicImage::ImageRgba8(rgba_image(resized)?)).into_rgba8();
     if layout.canvas == layout.resized {
