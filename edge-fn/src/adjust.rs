@@ -124,10 +124,8 @@ fn premultiply(image: &mut image::RgbaImage, forward: bool) {
             let v = u32::from(p.0[c]);
             p.0[c] = if forward {
                 ((v * a + 127) / 255) as u8
-            } else if a == 0 {
-                0
             } else {
-                ((v * 255 + a / 2) / a).min(255) as u8
+                (v * 255 + a / 2).checked_div(a).map_or(0, |straight| straight.min(255) as u8)
             };
         }
     }
