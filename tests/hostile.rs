@@ -52,6 +52,8 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("noise to webp", fixtures::encode(&fixtures::noise(800, 800), ImageFormat::Png), "f=webp"),
         ("noise to lossless webp", fixtures::encode(&fixtures::noise(700, 700), ImageFormat::Png), "f=webp&q=100"),
         ("photo to webp", fixtures::photo_jpeg(1600, 1200, false), "w=1200&f=webp"),
+        ("photo to progressive jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1200&f=jpeg"),
+        ("photo too large to buffer: baseline jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1500&f=jpeg"),
         ("pad and rotate", png(1200, 800, ColorType::Rgb, BitDepth::Eight, false), "w=900&h=900&fit=pad&rotate=90"),
         ("enlarge", fixtures::photo_jpeg(300, 200, false), "w=1800&fit=contain"),
     ];

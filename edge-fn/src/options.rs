@@ -13,8 +13,10 @@ use crate::limits::MAX_OUTPUT_SIDE;
 /// An output encoding the worker can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// JPEG (lossy, no alpha).
+    /// JPEG (lossy, no alpha), progressive as in Cloudflare.
     Jpeg,
+    /// Baseline (sequential) JPEG: `format=baseline-jpeg`.
+    BaselineJpeg,
     /// PNG (lossless).
     Png,
     /// WebP (lossy; lossless at quality 100).
@@ -28,7 +30,7 @@ impl OutputFormat {
     /// The `Content-Type` of this format.
     pub fn mime(self) -> &'static str {
         match self {
-            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Jpeg | OutputFormat::BaselineJpeg => "image/jpeg",
             OutputFormat::Png => "image/png",
             OutputFormat::WebP => "image/webp",
             OutputFormat::Avif => "image/avif",
@@ -39,6 +41,7 @@ impl OutputFormat {
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "jpeg",
+            OutputFormat::BaselineJpeg => "baseline-jpeg",
             OutputFormat::Png => "png",
             OutputFormat::WebP => "webp",
             OutputFormat::Avif => "avif",
@@ -331,6 +334,7 @@ fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
     Ok(match value {
         "auto" => FormatChoice::Auto,
         "jpeg" | "jpg" => FormatChoice::Fixed(OutputFormat::Jpeg),
+        "baseline-jpeg" => FormatChoice::Fixed(OutputFormat::BaselineJpeg),
         "png" => FormatChoice::Fixed(OutputFormat::Png),
         "webp" => FormatChoice::Fixed(OutputFormat::WebP),
         "avif" => FormatChoice::Fixed(OutputFormat::Avif),
@@ -338,7 +342,7 @@ fn parse_format(name: &str, value: &str) -> Result<FormatChoice, Error> {
         other => {
             return Err(Error::bad_parameter(
                 name,
-                format!("unknown format `{other}`; expected auto, avif, jpeg, png, webp or json"),
+                format!("unknown format `{other}`; expected auto, avif, jpeg, baseline-jpeg, png, webp or json"),
             ));
         }
     })
@@ -493,7 +497,7 @@ mod tests {
             ("saturation=11", "saturation", "0 to 10"),
             ("blur=251", "blur", "0 to 250"),
             ("sharpen=x", "sharpen", "0 to 10"),
-            ("format=bmp", "format", "auto, avif, jpeg, png, webp or json"),
+            ("format=bmp", "format", "auto, avif, jpeg, baseline-jpeg, png, webp or json"),
             ("dpr=4", "dpr", "1 to 3"),
             ("background=red", "background", "hex colour"),
             ("background=%23ggg", "background", "hex colour"),

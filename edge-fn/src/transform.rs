@@ -97,6 +97,9 @@ pub struct Plan {
     /// Whether the output may be AVIF: asked for (or negotiated), built in,
     /// within [`avif::MAX_SIDE`] and within the working-memory limit.
     pub avif: bool,
+    /// Whether JPEG output may keep every coefficient (progressive): not with
+    /// `compression=fast`, nor where that would pass the working-memory limit.
+    pub jpeg_buffered: bool,
 }
 
 /// Plans a request from the source's header: layout, decode scale, memory.
@@ -124,8 +127,15 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
         resize: resize::resize_bytes(decoded, crop_w, rw, rh),
         // A turned copy of the result, the canvas, the encoder's output
         // buffer and its own state.
-        encode: buffers + encoder_bytes(header, options, layout.canvas),
+        encode: buffers + encoder_bytes(header, options, layout.canvas, !options.fast),
     };
+    // A JPEG too large to keep every coefficient of is baseline, with the
+    // standard tables, rather than refused.
+    let unbuffered = Memory { encode: buffers + encoder_bytes(header, options, layout.canvas, false), ..memory };
+    let jpeg_buffered = !options.fast && memory.peak() <= MAX_WORKING_BYTES;
+    if !jpeg_buffered {
+        memory = unbuffered;
+    }
     let wants_avif = match options.format {
         Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
         Some(FormatChoice::Auto) => accepted.avif && !options.fast,
@@ -156,11 +166,16 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory, avif })
+    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory, avif, jpeg_buffered })
 }
 
 /// Hash tables, windows and row buffers of the JPEG and PNG encoders.
 const ENCODER_STATE_BYTES: u64 = 2 << 20;
+
+/// A progressive JPEG keeps every DCT coefficient of the output until the
+/// end: 2 bytes a sample, and the encoder sizes each of its 3 component
+/// buffers for full resolution.
+const JPEG_COEFFICIENT_BYTES_PER_PIXEL: u64 = 6;
 
 /// What libwebp holds per output pixel, beyond its input and output: lossy
 /// (the YUV picture, per-macroblock state; method 2 keeps no token
@@ -173,7 +188,7 @@ const WEBP_LOSSLESS_BYTES_PER_PIXEL: u64 = 30;
 
 /// What the encoder the request may use holds beyond its input and output
 /// buffers. `format=auto` is planned as WebP, its largest choice.
-fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 {
+fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32), jpeg_buffered: bool) -> u64 {
     let webp = match options.format {
         // AVIF that does not fit falls back to WebP.
         Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::WebP | OutputFormat::Avif),
@@ -181,7 +196,13 @@ fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32)) -> u64 
         None | Some(FormatChoice::Json) => header.format == ImageFormat::WebP,
     };
     if !webp {
-        return ENCODER_STATE_BYTES;
+        let jpeg = match options.format {
+            Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::Jpeg | OutputFormat::BaselineJpeg),
+            Some(FormatChoice::Auto) => true,
+            None | Some(FormatChoice::Json) => header.format == ImageFormat::Jpeg,
+        };
+        let coefficients = if jpeg && jpeg_buffered { JPEG_COEFFICIENT_BYTES_PER_PIXEL } else { 0 };
+        return u64::from(w) * u64::from(h) * coefficients + ENCODER_STATE_BYTES;
     }
     let per_pixel = if options.quality >= 100 {
         WEBP_LOSSLESS_BYTES_PER_PIXEL
@@ -267,7 +288,7 @@ pub fn transform_planned(
     let accepted = if options.fast { Accepted::default() } else { caller.accepted };
     let (format, negotiated) = choose_format(options.format, header.format, image.alpha, accepted, plan.avif);
     let (width, height) = (image.width, image.height);
-    let bytes = encode(image, format, options.quality, options.background, options.fast)?;
+    let bytes = encode(image, format, options, plan.jpeg_buffered)?;
     timings.encode = (caller.clock)() - resized;
     Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes: plan.memory.peak() })
 }
@@ -352,20 +373,33 @@ fn choose_format(
 
 /// Encodes RGBA pixels: JPEG flattened onto `background` in place, lossless
 /// formats as RGB when nothing is transparent (packed in place).
-/// `fast` (`compression=fast`) picks libwebp's fastest method.
-fn encode(image: Rgba, format: OutputFormat, quality: u8, background: [u8; 3], fast: bool) -> Result<Vec<u8>, Error> {
+/// `compression=fast` picks libwebp's fastest method. JPEG is progressive
+/// (`format=jpeg`, as in Cloudflare) with Huffman tables made for the image
+/// where the plan allows (`jpeg_buffered`, see
+/// [`JPEG_COEFFICIENT_BYTES_PER_PIXEL`]), else (and for `baseline-jpeg`)
+/// baseline with the standard tables.
+fn encode(image: Rgba, format: OutputFormat, options: &Options, jpeg_buffered: bool) -> Result<Vec<u8>, Error> {
+    let (quality, background, fast) = (options.quality, options.background, options.fast);
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
     let Rgba { width, height, mut pixels, alpha } = image;
     let mut out = Vec::with_capacity(output_reserve((width, height)) as usize);
     match format {
-        OutputFormat::Jpeg => {
+        OutputFormat::Jpeg | OutputFormat::BaselineJpeg => {
             if alpha {
                 flatten(&mut pixels, background);
             }
             let side = |n: u32| {
                 u16::try_from(n).map_err(|_| Error::Encode(format!("a JPEG is at most 65535 pixels a side, not {n}")))
             };
-            jpeg_encoder::Encoder::new(&mut out, quality)
+            let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+            // Progressive scans get Huffman tables made for the image. A
+            // baseline JPEG keeps the standard tables: with made ones the
+            // encoder writes one scan per component, which decoders such as
+            // zune-jpeg misread.
+            let progressive = format == OutputFormat::Jpeg && jpeg_buffered;
+            encoder.set_progressive(progressive);
+            encoder.set_optimized_huffman_tables(progressive);
+            encoder
                 .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
         }
@@ -626,6 +660,32 @@ mod tests {
         );
         let webp = transform(&photo, &query("f=webp&compression=fast"), &both).unwrap();
         assert_eq!(webp.format, OutputFormat::WebP, "an explicit format is kept");
+    }
+
+    #[test]
+    fn jpeg_is_progressive_baseline_jpeg_is_not_and_both_decode() {
+        let photo = encoded(fixtures::detailed(96, 64), ImageFormat::Png);
+        let frame = |bytes: &[u8]| bytes.windows(2).find(|w| w[0] == 0xFF && matches!(w[1], 0xC0..=0xC2)).map(|w| w[1]);
+        let progressive = transform(&photo, &query("f=jpeg"), &caller(false)).unwrap();
+        let baseline = transform(&photo, &query("f=baseline-jpeg"), &caller(false)).unwrap();
+        let fast = transform(&photo, &query("f=jpeg&compression=fast"), &caller(false)).unwrap();
+        assert_eq!(frame(&progressive.bytes), Some(0xC2), "SOF2: progressive");
+        assert_eq!(frame(&baseline.bytes), Some(0xC0), "SOF0: baseline");
+        assert_eq!(frame(&fast.bytes), Some(0xC0), "compression=fast: baseline");
+        let source = fixtures::detailed(96, 64).to_rgba8();
+        for out in [&progressive, &baseline, &fast] {
+            let back = image::load_from_memory_with_format(&out.bytes, ImageFormat::Jpeg).unwrap().to_rgba8();
+            assert!(fixtures::psnr(&back, &source) > 30.0, "decodes to the image: {}", fixtures::psnr(&back, &source));
+        }
+    }
+
+    #[test]
+    fn a_jpeg_too_large_to_buffer_is_planned_baseline() {
+        let plan_for = |q: &str| plan(&header(ImageFormat::Jpeg, 1600, 1200, false, 3), &query(q), Accepted::default());
+        assert!(plan_for("w=1200&f=jpeg").unwrap().jpeg_buffered);
+        let large = plan_for("w=1500&f=jpeg").unwrap();
+        assert!(!large.jpeg_buffered && large.memory.peak() <= MAX_WORKING_BYTES);
+        assert!(!plan_for("w=100&f=jpeg&compression=fast").unwrap().jpeg_buffered);
     }
 
     #[test]

@@ -26,9 +26,10 @@ struct Case {
     peer: &'static str,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case { name: "webp", format: "webp", accept: None, avif_build: false, peer: "webp" },
-    Case { name: "jpeg", format: "jpeg", accept: None, avif_build: false, peer: "jpeg" },
+    Case { name: "jpeg (progressive)", format: "jpeg", accept: None, avif_build: false, peer: "jpeg" },
+    Case { name: "baseline-jpeg", format: "baseline-jpeg", accept: None, avif_build: false, peer: "jpeg" },
     Case {
         name: "auto (avif+webp)",
         format: "auto",
