@@ -237,6 +237,19 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
     }
 }
 
+/// The source's EXIF (TIFF bytes), for the `metadata` a JPEG result keeps.
+pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
+    match format {
+        ImageFormat::Jpeg => {
+            let mut decoder = jpeg_decoder::Decoder::new(input);
+            decoder.read_info().ok()?;
+            decoder.exif_data().map(<[u8]>::to_vec)
+        }
+        ImageFormat::Png => png_decoder(input).read_info().ok()?.info().exif_metadata.as_deref().map(<[u8]>::to_vec),
+        format => reader(input, format).into_decoder().ok()?.exif_metadata().ok()?,
+    }
+}
+
 fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
     let (pixels, info) = {
         let mut decoder = jpeg_decoder::Decoder::new(input);

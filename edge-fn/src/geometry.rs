@@ -38,6 +38,9 @@ pub enum Gravity {
     Top,
     /// The middle of the bottom edge.
     Bottom,
+    /// The most detailed part of the image (`cover` and `crop` only; see
+    /// `attention.rs`); planned, and placed by `pad`, as the centre.
+    Auto,
     /// A point in relative coordinates: `0x0` is the top-left corner, `1x1`
     /// the bottom-right.
     Point {
@@ -52,7 +55,7 @@ impl Gravity {
     /// The gravity as a point in relative coordinates.
     pub fn point(self) -> (f64, f64) {
         match self {
-            Gravity::Center => (0.5, 0.5),
+            Gravity::Center | Gravity::Auto => (0.5, 0.5),
             Gravity::Left => (0.0, 0.5),
             Gravity::Right => (1.0, 0.5),
             Gravity::Top => (0.5, 0.0),
@@ -73,6 +76,52 @@ pub struct Rect {
     pub width: f64,
     /// Height.
     pub height: f64,
+}
+
+/// `trim`: whole pixels cut off each side of the image as shown after its
+/// EXIF orientation, before resizing, `flip` and `rotate` (Cloudflare's
+/// order). `width`/`height`, where given, keep that much from `left`/`top`
+/// instead of cutting `right`/`bottom`. Every value is multiplied by `dpr`,
+/// as Cloudflare documents ("takes dpr into account").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trim {
+    /// Pixels cut off the top.
+    pub top: u32,
+    /// Pixels cut off the right.
+    pub right: u32,
+    /// Pixels cut off the bottom.
+    pub bottom: u32,
+    /// Pixels cut off the left.
+    pub left: u32,
+    /// Pixels kept from `left` on (`trim.width`).
+    pub width: Option<u32>,
+    /// Pixels kept from `top` on (`trim.height`).
+    pub height: Option<u32>,
+}
+
+impl Trim {
+    /// Whether nothing is trimmed.
+    pub fn is_none(&self) -> bool {
+        *self == Trim::default()
+    }
+
+    /// The part of a `width` × `height` image that is kept, in whole pixels,
+    /// with every value times `dpr`; `None` when nothing would be left.
+    pub fn kept(&self, width: u32, height: u32, dpr: f64) -> Option<Rect> {
+        let px = |v: u32| (f64::from(v) * dpr).round();
+        let span = |total: u32, start: u32, end: u32, keep: Option<u32>| {
+            let total = f64::from(total);
+            let start = px(start);
+            let length = match keep {
+                Some(keep) => px(keep).min(total - start),
+                None => total - start - px(end),
+            };
+            (length >= 1.0).then_some((start, length))
+        };
+        let (left, w) = span(width, self.left, self.right, self.width)?;
+        let (top, h) = span(height, self.top, self.bottom, self.height)?;
+        Some(Rect { left, top, width: w, height: h })
+    }
 }
 
 /// What to do with a `width` × `height` source.
@@ -188,6 +237,19 @@ mod tests {
 
     fn sizes(l: Layout) -> ((u32, u32), (u32, u32)) {
         (l.resized, l.canvas)
+    }
+
+    #[test]
+    fn trim_keeps_what_the_sides_leave_times_dpr() {
+        let edges = Trim { top: 1, right: 2, bottom: 3, left: 4, width: None, height: None };
+        assert_eq!(edges.kept(20, 10, 1.0), Some(Rect { left: 4.0, top: 1.0, width: 14.0, height: 6.0 }));
+        assert_eq!(edges.kept(20, 10, 2.0), Some(Rect { left: 8.0, top: 2.0, width: 8.0, height: 2.0 }));
+        let window = Trim { left: 5, top: 2, width: Some(8), height: Some(100), ..Trim::default() };
+        assert_eq!(window.kept(20, 10, 1.0), Some(Rect { left: 5.0, top: 2.0, width: 8.0, height: 8.0 }), "clipped");
+        assert_eq!(Trim { left: 10, right: 10, ..Trim::default() }.kept(20, 10, 1.0), None);
+        assert_eq!(Trim { top: 10, ..Trim::default() }.kept(20, 10, 1.0), None);
+        assert_eq!(Trim { left: 7, ..Trim::default() }.kept(20, 10, 3.0), None, "21 of 20 pixels");
+        assert!(Trim::default().is_none());
     }
 
     #[test]

@@ -9,11 +9,13 @@
 
 pub mod adjust;
 pub mod admission;
+pub mod attention;
 pub mod avif;
 pub mod config;
 pub mod decode;
 pub mod error;
 pub mod etag;
+pub mod exif;
 pub mod geometry;
 pub mod heap;
 pub mod limits;

@@ -7,7 +7,7 @@
 
 use crate::adjust::Adjustments;
 use crate::error::Error;
-use crate::geometry::{Fit, Gravity};
+use crate::geometry::{Fit, Gravity, Trim};
 use crate::limits::MAX_OUTPUT_SIDE;
 
 /// An output encoding the worker can produce.
@@ -73,6 +73,20 @@ pub enum Flip {
     Both,
 }
 
+/// The `metadata` option: which EXIF of the source a JPEG result carries
+/// (Cloudflare's; its PNG and WebP results carry none, nor do ours). The
+/// orientation is applied to the pixels either way and reset in what is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metadata {
+    /// Only the copyright and artist tags (Cloudflare's default for JPEG).
+    #[default]
+    Copyright,
+    /// The source's EXIF, as it is (up to 64 KiB), with orientation 1.
+    Keep,
+    /// Nothing.
+    None,
+}
+
 /// A quarter turn count for the `rotate` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotate {
@@ -112,6 +126,12 @@ pub struct Options {
     pub flip: Option<Flip>,
     /// `brightness`, `contrast`, `gamma`, `saturation`.
     pub adjust: Adjustments,
+    /// `trim`, before resizing.
+    pub trim: Trim,
+    /// The EXIF a JPEG result keeps.
+    pub metadata: Metadata,
+    /// `anim`: whether an animation stays animated (`true`) or becomes its first frame.
+    pub anim: bool,
     /// `compression=fast`: the fastest encoders (see `transform::choose_format`).
     pub fast: bool,
     /// `onerror=redirect`: a GET whose source cannot be transformed is
@@ -136,6 +156,9 @@ impl Default for Options {
             rotate: None,
             flip: None,
             adjust: Adjustments::default(),
+            trim: Trim::default(),
+            metadata: Metadata::default(),
+            anim: true,
             fast: false,
             redirect_on_error: false,
             url: None,
@@ -206,19 +229,51 @@ impl Options {
                 self.redirect_on_error = true;
             }
             "metadata" => {
-                if value != "none" {
-                    return Err(Error::bad_parameter(
-                        name,
-                        format!("`{value}` is not supported; metadata is always removed (`none`)"),
-                    ));
+                self.metadata = match value {
+                    "copyright" => Metadata::Copyright,
+                    "keep" => Metadata::Keep,
+                    "none" => Metadata::None,
+                    other => {
+                        return Err(Error::bad_parameter(
+                            name,
+                            format!("expected copyright, keep or none, got `{other}`"),
+                        ));
+                    }
                 }
             }
+            "anim" => {
+                self.anim = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => return Err(Error::bad_parameter(name, format!("expected true or false, got `{other}`"))),
+                }
+            }
+            "trim" => {
+                let sides: Vec<&str> = value.split(';').collect();
+                let [top, right, bottom, left] = sides[..] else {
+                    return Err(Error::bad_parameter(
+                        name,
+                        format!("expected top;right;bottom;left in pixels (e.g. 10;0;10;0), got `{value}`"),
+                    ));
+                };
+                let trim = &mut self.trim;
+                (trim.top, trim.right, trim.bottom, trim.left) = (
+                    parse_trim(name, top)?,
+                    parse_trim(name, right)?,
+                    parse_trim(name, bottom)?,
+                    parse_trim(name, left)?,
+                );
+            }
+            "trim.top" => self.trim.top = parse_trim(name, value)?,
+            "trim.left" => self.trim.left = parse_trim(name, value)?,
+            "trim.width" => self.trim.width = Some(parse_trim(name, value)?),
+            "trim.height" => self.trim.height = Some(parse_trim(name, value)?),
             other => {
                 return Err(Error::bad_parameter(
                     other,
                     "unknown option; expected width (w), height (h), fit, gravity (g), quality (q), \
-                     format (f), dpr, background, rotate, flip, brightness, contrast, gamma, saturation, blur, sharpen, \
-                     metadata, compression, onerror or url",
+                     format (f), dpr, background, rotate, flip, trim, trim.width, trim.height, trim.left, trim.top, \
+                     brightness, contrast, gamma, saturation, blur, sharpen, metadata, anim, compression, onerror or url",
                 ));
             }
         }
@@ -271,8 +326,22 @@ impl Options {
             format!(",adj={}x{}x{}x{}x{}x{}", a.brightness, a.contrast, a.gamma, a.saturation, a.blur, a.sharpen)
         };
         let [r, g, b] = self.background;
+        let gravity = if self.gravity == Gravity::Auto { "auto".to_owned() } else { format!("{gx}x{gy}") };
+        let t = self.trim;
+        let trim = if t.is_none() {
+            String::new()
+        } else {
+            let keep = |k: Option<u32>| k.map_or("-".to_owned(), |k| k.to_string());
+            format!(",trim={};{};{};{};{};{}", t.top, t.right, t.bottom, t.left, keep(t.width), keep(t.height))
+        };
+        let metadata = match self.metadata {
+            Metadata::Copyright => "",
+            Metadata::Keep => ",meta=keep",
+            Metadata::None => ",meta=none",
+        };
+        let anim = if self.anim { "" } else { ",still" };
         format!(
-            "w={},h={},dpr={},fit={:?},g={gx}x{gy},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}{}{adjust}",
+            "w={},h={},dpr={},fit={:?},g={gravity},q={},f={format},bg={r:02x}{g:02x}{b:02x},rot={rotate},flip={flip}{}{adjust}{trim}{metadata}{anim}",
             side(self.width),
             side(self.height),
             self.dpr,
@@ -314,8 +383,11 @@ fn parse_fit(value: &str) -> Result<Fit, Error> {
 fn parse_gravity(name: &str, value: &str) -> Result<Gravity, Error> {
     let expected = "expected auto, center, left, right, top, bottom, or XxY with X and Y from 0 to 1 (e.g. 0.5x0.3)";
     Ok(match value {
-        // Without saliency detection, `auto` is the centre.
-        "auto" | "center" | "centre" => Gravity::Center,
+        "auto" => Gravity::Auto,
+        "face" => {
+            return Err(Error::bad_parameter(name, format!("`face` is not supported (no face detection); {expected}")));
+        }
+        "center" | "centre" => Gravity::Center,
         "left" => Gravity::Left,
         "right" => Gravity::Right,
         "top" => Gravity::Top,
@@ -409,6 +481,11 @@ fn parse_quality(name: &str, value: &str) -> Result<u8, Error> {
     Ok(parse_in_range(name, value, 1, 100)? as u8)
 }
 
+/// A `trim` value: whole pixels, at most the largest source side.
+fn parse_trim(name: &str, value: &str) -> Result<u32, Error> {
+    parse_in_range(name, value, 0, crate::limits::MAX_SOURCE_SIDE)
+}
+
 fn parse_flip(value: &str) -> Result<Option<Flip>, Error> {
     Ok(Some(match value {
         "h" => Flip::Horizontal,
@@ -466,6 +543,23 @@ mod tests {
     }
 
     #[test]
+    fn trim_metadata_anim_and_auto_gravity() {
+        let o = Options::from_path_options("trim=1;2;3;4,metadata=keep,anim=false,g=auto").unwrap();
+        assert_eq!(o.trim, Trim { top: 1, right: 2, bottom: 3, left: 4, width: None, height: None });
+        assert_eq!((o.metadata, o.anim, o.gravity), (Metadata::Keep, false, Gravity::Auto));
+        let o = Options::from_query("trim.width=10&trim.height=20&trim.left=3&trim.top=4").unwrap();
+        assert_eq!(o.trim, Trim { top: 4, right: 0, bottom: 0, left: 3, width: Some(10), height: Some(20) });
+        assert_eq!(Options::default().metadata, Metadata::Copyright);
+        assert!(Options::default().anim);
+        let canonical = |q: &str| Options::from_query(q).unwrap().canonical();
+        let plain = canonical("w=10");
+        for changed in ["w=10&trim=1;0;0;0", "w=10&metadata=none", "w=10&anim=false", "w=10&g=auto"] {
+            assert_ne!(canonical(changed), plain, "{changed}");
+        }
+        assert_eq!(canonical("w=10&metadata=copyright&anim=true&trim=0;0;0;0"), plain);
+    }
+
+    #[test]
     fn path_form_matches_the_query_form() {
         let path = Options::from_path_options("width=300,fit=scale-down,g=0.25x0.75,format=auto").unwrap();
         let query = Options::from_query("width=300&fit=scale-down&g=0.25x0.75&format=auto").unwrap();
@@ -502,7 +596,12 @@ mod tests {
             ("background=red", "background", "hex colour"),
             ("background=%23ggg", "background", "hex colour"),
             ("rotate=45", "rotate", "0, 90, 180 or 270"),
-            ("metadata=keep", "metadata", "none"),
+            ("metadata=all", "metadata", "copyright, keep or none"),
+            ("anim=yes", "anim", "true or false"),
+            ("trim=1;2;3", "trim", "top;right;bottom;left"),
+            ("trim=1;2;3;x", "trim", "0 to 16384"),
+            ("trim.width=-5", "trim.width", "0 to 16384"),
+            ("gravity=face", "gravity", "not supported"),
             ("colour=red", "colour", "unknown option"),
         ] {
             let err = Options::from_query(query).unwrap_err();

@@ -10,13 +10,13 @@ use image::{DynamicImage, ImageEncoder, ImageFormat};
 
 use crate::decode::{self, Header, Rgba};
 use crate::error::Error;
-use crate::geometry::{self, Layout, Rect};
+use crate::geometry::{self, Fit, Gravity, Layout, Rect};
 use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
-use crate::options::{FormatChoice, Options, OutputFormat};
+use crate::options::{FormatChoice, Metadata, Options, OutputFormat};
 use crate::orient::Turns;
 use crate::request::Accepted;
 use crate::resize;
-use crate::{avif, webp};
+use crate::{attention, avif, exif, webp};
 
 /// An encoded result.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl Memory {
 /// The decisions made from the header alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// The source's size in the final orientation, at full resolution.
+    /// The (trimmed) source's size in the final orientation, at full resolution.
     pub size: (u32, u32),
     /// The layout for that size, capped at [`MAX_RESULT_SIDE`].
     pub layout: Layout,
@@ -90,7 +90,11 @@ pub struct Plan {
     pub denominator: u32,
     /// EXIF orientation and `rotate`, applied after resizing.
     pub turns: Turns,
-    /// The layout's source rectangle in the stored image, at full resolution.
+    /// What `trim` keeps of the stored image, at full resolution.
+    pub region: Rect,
+    /// The layout's source rectangle in the stored image, at full resolution
+    /// (for `gravity=auto`, the centred one: the window is moved once the
+    /// pixels are known).
     pub stored_source: Rect,
     /// Memory by phase.
     pub memory: Memory,
@@ -105,7 +109,7 @@ pub struct Plan {
 /// Plans a request from the source's header: layout, decode scale, memory.
 /// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
 pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Plan, Error> {
-    let (turns, (w, h), layout) = shown_layout(header, options)?;
+    let Shown { turns, size: (w, h), layout, region, stored_source } = shown_layout(header, options)?;
 
     // The resolution the output needs, back in the stored orientation.
     let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
@@ -114,13 +118,13 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     let denominator = decode::jpeg_denominator(header, need_w, need_h);
 
     let decoded = decode::decoded_size(header, denominator);
-    let stored_source = turns.source_rect((header.width, header.height), layout.source);
     let crop_w = (stored_source.width / f64::from(denominator)).ceil() as u32 + 1;
     let (rw, rh) = turns.shown(layout.resized);
     let resized = u64::from(rw) * u64::from(rh) * 4;
     let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
-    // `blur` and `sharpen` hold two more copies of the resized image.
-    let filters = if options.adjust.filters() { 2 * resized } else { 0 };
+    // `blur` and `sharpen` hold two more copies of the resized image;
+    // `gravity=auto` its grid of cells.
+    let filters = if options.adjust.filters() { 2 * resized } else { 0 } + attention::GRID_BYTES;
     let buffers = resized + canvas + output_reserve(layout.canvas) + filters;
     let mut memory = Memory {
         decode: decode::decode_bytes(header, denominator),
@@ -166,7 +170,7 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, turns, stored_source, memory, avif, jpeg_buffered })
+    Ok(Plan { size: (w, h), layout, denominator, turns, region, stored_source, memory, avif, jpeg_buffered })
 }
 
 /// Hash tables, windows and row buffers of the JPEG and PNG encoders.
@@ -222,14 +226,38 @@ fn output_reserve((w, h): (u32, u32)) -> u64 {
     raw + raw / 64 + 4 * u64::from(h) + 65_536
 }
 
-/// The turns from the stored image to the one shown, its size as shown, and
-/// the layout of the result in it, capped at [`MAX_RESULT_SIDE`].
-fn shown_layout(header: &Header, options: &Options) -> Result<(Turns, (u32, u32), Layout), Error> {
+/// Where the result comes from, worked out from the header.
+struct Shown {
+    /// From the stored image to the one shown.
+    turns: Turns,
+    /// The trimmed image's size as shown.
+    size: (u32, u32),
+    /// The layout of the result in it, capped at [`MAX_RESULT_SIDE`].
+    layout: Layout,
+    /// What `trim` keeps of the stored image.
+    region: Rect,
+    /// The layout's source rectangle, in the stored image.
+    stored_source: Rect,
+}
+
+/// Trims the image as shown after its EXIF orientation, then lays the rest
+/// out as shown after `flip` and `rotate`.
+fn shown_layout(header: &Header, options: &Options) -> Result<Shown, Error> {
+    let stored = (header.width, header.height);
+    let oriented = Turns::new(header.orientation, None, None);
+    let (ow, oh) = oriented.shown(stored);
+    let kept = options.trim.kept(ow, oh, options.dpr).ok_or_else(|| {
+        Error::bad_parameter("trim", format!("it leaves nothing of the {ow}x{oh} image (dpr {})", options.dpr))
+    })?;
+    let region = oriented.source_rect(stored, kept);
+    let region_size = (region.width as u32, region.height as u32);
     let turns = Turns::new(header.orientation, options.flip, options.rotate);
-    let (w, h) = turns.shown((header.width, header.height));
+    let (w, h) = turns.shown(region_size);
     let (box_w, box_h) = options.device_box()?;
     let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
-    Ok((turns, (w, h), layout))
+    let within = turns.source_rect(region_size, layout.source);
+    let stored_source = Rect { left: region.left + within.left, top: region.top + within.top, ..within };
+    Ok(Shown { turns, size: (w, h), layout, region, stored_source })
 }
 
 /// `format=json`, in Cloudflare's shape: the source's size (as shown, after
@@ -237,7 +265,8 @@ fn shown_layout(header: &Header, options: &Options) -> Result<(Turns, (u32, u32)
 /// from the header alone: no pixel is decoded, so no working memory is held.
 pub fn describe(input: &[u8], options: &Options) -> Result<String, Error> {
     let header = decode::header(input)?;
-    let (_, (w, h), layout) = shown_layout(&header, options)?;
+    let (w, h) = header.oriented();
+    let layout = shown_layout(&header, options)?.layout;
     let mime = match header.format {
         ImageFormat::Jpeg => "image/jpeg",
         ImageFormat::Png => "image/png",
@@ -288,7 +317,13 @@ pub fn transform_planned(
     let accepted = if options.fast { Accepted::default() } else { caller.accepted };
     let (format, negotiated) = choose_format(options.format, header.format, image.alpha, accepted, plan.avif);
     let (width, height) = (image.width, image.height);
-    let bytes = encode(image, format, options, plan.jpeg_buffered)?;
+    let exif = match format {
+        OutputFormat::Jpeg | OutputFormat::BaselineJpeg if options.metadata != Metadata::None => {
+            decode::exif(input, header.format).and_then(|tiff| exif::for_output(&tiff, options.metadata))
+        }
+        _ => None,
+    };
+    let bytes = encode(image, format, options, plan.jpeg_buffered, exif.as_deref())?;
     timings.encode = (caller.clock)() - resized;
     Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes: plan.memory.peak() })
 }
@@ -301,12 +336,22 @@ fn apply_layout(image: Rgba, header: &Header, plan: &Plan, options: &Options) ->
     let stored = plan.stored_source;
     let sx = f64::from(image.width) / f64::from(header.width);
     let sy = f64::from(image.height) / f64::from(header.height);
-    let source = Rect {
+    let mut source = Rect {
         left: stored.left * sx,
         top: stored.top * sy,
         width: (stored.width * sx).min(f64::from(image.width) - stored.left * sx),
         height: (stored.height * sy).min(f64::from(image.height) - stored.top * sy),
     };
+    if options.gravity == Gravity::Auto && matches!(options.fit, Fit::Cover | Fit::Crop) {
+        let region = plan.region;
+        let region = Rect {
+            left: region.left * sx,
+            top: region.top * sy,
+            width: (region.width * sx).min(f64::from(image.width) - region.left * sx),
+            height: (region.height * sy).min(f64::from(image.height) - region.top * sy),
+        };
+        (source.left, source.top) = attention::best_window(&image, region, (source.width, source.height));
+    }
     let (rw, rh) = plan.turns.shown(layout.resized);
     let full = Rect { left: 0.0, top: 0.0, width: f64::from(image.width), height: f64::from(image.height) };
     let mut resized = if (image.width, image.height) == (rw, rh) && source == full {
@@ -377,8 +422,14 @@ fn choose_format(
 /// (`format=jpeg`, as in Cloudflare) with Huffman tables made for the image
 /// where the plan allows (`jpeg_buffered`, see
 /// [`JPEG_COEFFICIENT_BYTES_PER_PIXEL`]), else (and for `baseline-jpeg`)
-/// baseline with the standard tables.
-fn encode(image: Rgba, format: OutputFormat, options: &Options, jpeg_buffered: bool) -> Result<Vec<u8>, Error> {
+/// baseline with the standard tables. A JPEG carries `exif` (see `exif.rs`).
+fn encode(
+    image: Rgba,
+    format: OutputFormat,
+    options: &Options,
+    jpeg_buffered: bool,
+    exif: Option<&[u8]>,
+) -> Result<Vec<u8>, Error> {
     let (quality, background, fast) = (options.quality, options.background, options.fast);
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
     let Rgba { width, height, mut pixels, alpha } = image;
@@ -399,6 +450,9 @@ fn encode(image: Rgba, format: OutputFormat, options: &Options, jpeg_buffered: b
             let progressive = format == OutputFormat::Jpeg && jpeg_buffered;
             encoder.set_progressive(progressive);
             encoder.set_optimized_huffman_tables(progressive);
+            if let Some(exif) = exif {
+                encoder.add_exif_metadata(exif).map_err(|e| failed(&e))?;
+            }
             encoder
                 .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
@@ -576,6 +630,95 @@ mod tests {
         assert_eq!(left.dimensions(), (10, 10));
         assert!(left.pixels().all(|p| p[0] < 40), "left gravity keeps the dark half");
         assert!(right.pixels().all(|p| p[0] > 215), "right gravity keeps the bright half");
+    }
+
+    #[test]
+    fn trim_cuts_the_image_as_shown_before_resize_flip_and_rotate() {
+        // 40×20: dark left half, bright right half.
+        let src = encoded(fixtures::halves(40, 20), ImageFormat::Png);
+        let bright = |out: &Output| decode(out).pixels().all(|p| p[0] > 215);
+        let out = transform(&src, &query("trim=0;0;0;20"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height), (20, 20));
+        assert!(bright(&out), "the dark half is cut off");
+        let out = transform(&src, &query("trim=0;0;0;10&dpr=2"), &caller(false)).unwrap();
+        assert!((out.width, out.height) == (20, 20) && bright(&out), "trim is multiplied by dpr");
+        let out =
+            transform(&src, &query("trim.left=20&trim.width=10&trim.top=5&trim.height=10"), &caller(false)).unwrap();
+        assert!((out.width, out.height) == (10, 10) && bright(&out));
+        // Before rotate: cutting the left 20 columns of the turned (20×40) image would leave nothing.
+        let out = transform(&src, &query("trim=0;0;0;20&rotate=90&w=10"), &caller(false)).unwrap();
+        assert!((out.width, out.height) == (10, 10) && bright(&out));
+        // After the EXIF orientation: turned 90° clockwise, the dark half is on top.
+        let turned = fixtures::jpeg_with_orientation(&fixtures::halves(40, 20), 6);
+        let out = transform(&turned, &query("trim=20;0;0;0&f=png"), &caller(false)).unwrap();
+        assert_eq!((out.width, out.height), (20, 20));
+        assert!(decode(&out).pixels().all(|p| p[0] > 180), "the dark (top) half is cut off");
+        let err = transform(&src, &query("trim=0;20;0;20"), &caller(false)).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("`trim`") && err.to_string().contains("40x20"), "{err}");
+    }
+
+    #[test]
+    fn gravity_auto_keeps_the_detailed_part() {
+        // Flat grey with a fine checkerboard near the right edge.
+        let img = image::RgbImage::from_fn(300, 100, |x, y| {
+            let v = if (230..290).contains(&x) && (20..80).contains(&y) {
+                if (x + y) % 2 == 0 { 255 } else { 0 }
+            } else {
+                128
+            };
+            image::Rgb([v, v, v])
+        });
+        let src = encoded(DynamicImage::ImageRgb8(img), ImageFormat::Png);
+        let spread = |out: &Output| {
+            let px = decode(out);
+            let (lo, hi) = px.pixels().fold((255, 0), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+            hi - lo
+        };
+        let auto = transform(&src, &query("w=100&h=100&fit=cover&g=auto"), &caller(false)).unwrap();
+        let centre = transform(&src, &query("w=100&h=100&fit=cover"), &caller(false)).unwrap();
+        assert_eq!((auto.width, auto.height), (100, 100));
+        assert!(spread(&auto) > 200, "the checkerboard is kept: {}", spread(&auto));
+        assert_eq!(spread(&centre), 0, "the centre is flat");
+        // `crop` searches too; `pad` places by the centre.
+        assert!(spread(&transform(&src, &query("w=100&h=100&fit=crop&g=auto"), &caller(false)).unwrap()) > 200);
+        let pad = transform(&src, &query("w=300&h=300&fit=pad&g=auto&f=png"), &caller(false)).unwrap();
+        assert_eq!(decode(&pad).get_pixel(150, 50).0, [255, 255, 255, 255], "centred on the canvas");
+    }
+
+    #[test]
+    fn metadata_decides_the_exif_a_jpeg_keeps() {
+        // EXIF with orientation 6 and an artist; the orientation is applied
+        // to the pixels and never kept as it was.
+        let jpeg = fixtures::jpeg_with_orientation(&fixtures::halves(40, 20), 6);
+        let mut tiff = b"MM\0*\0\0\0\x08\0\x02".to_vec();
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]);
+        tiff.extend_from_slice(&[0x01, 0x3B, 0, 2, 0, 0, 0, 4, b'A', b'n', b'n', 0]);
+        tiff.extend_from_slice(&[0; 4]);
+        let app1_at = 4;
+        let old_len = usize::from(u16::from_be_bytes([jpeg[app1_at], jpeg[app1_at + 1]]));
+        let mut src = jpeg[..2].to_vec();
+        src.extend_from_slice(&[0xFF, 0xE1]);
+        src.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+        src.extend_from_slice(b"Exif\0\0");
+        src.extend_from_slice(&tiff);
+        src.extend_from_slice(&jpeg[app1_at + old_len..]);
+        let exif_of = |q: &str| {
+            let out = transform(&src, &query(q), &caller(false)).unwrap();
+            assert_eq!((out.width, out.height), (20, 40), "{q}: turned");
+            let mut decoder = jpeg_decoder::Decoder::new(&out.bytes[..]);
+            decoder.decode().unwrap();
+            decoder.exif_data().map(<[u8]>::to_vec)
+        };
+        let copyright = exif_of("f=jpeg").expect("copyright is the default");
+        assert!(copyright.windows(4).any(|w| w == b"Ann\0"));
+        assert_eq!(Orientation::from_exif_chunk(&copyright), None, "no orientation tag");
+        let keep = exif_of("metadata=keep").unwrap();
+        assert_eq!(Orientation::from_exif_chunk(&keep), Some(Orientation::NoTransforms));
+        assert_eq!(exif_of("metadata=none"), None);
+        assert_eq!(exif_of("metadata=keep&f=baseline-jpeg").map(|e| e.len()), Some(tiff.len()));
+        let png = transform(&src, &query("metadata=keep&f=png"), &caller(false)).unwrap();
+        assert!(!png.bytes.windows(4).any(|w| w == b"eXIf"), "PNG carries no metadata");
     }
 
     #[test]
