@@ -40,6 +40,8 @@ pub struct Header {
     pub jpeg: survey::Jpeg,
     /// Metadata the decoder keeps while it runs (ICC segments, EXIF copies).
     pub metadata_bytes: u64,
+    /// Frames (GIF and WebP animations; 1 otherwise).
+    pub frames: u32,
 }
 
 impl Header {
@@ -99,6 +101,7 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
                 metadata_bytes: exif,
+                frames: crate::anim::survey(input, format).frames.max(1),
             }
         }
     };
@@ -144,6 +147,7 @@ fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
         jpeg,
         // The decoder keeps every ICC segment, and one APP1 (EXIF) of at most 64 KiB.
         metadata_bytes: jpeg.icc_bytes + 65_536,
+        frames: 1,
     })
 }
 
@@ -169,6 +173,7 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
         jpeg: survey::Jpeg::default(),
         // The decoder keeps the chunk's bytes and a copy of them.
         metadata_bytes: 2 * exif,
+        frames: 1,
     })
 }
 

@@ -9,6 +9,7 @@
 
 pub mod adjust;
 pub mod admission;
+pub mod anim;
 pub mod attention;
 pub mod avif;
 pub mod config;

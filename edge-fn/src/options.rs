@@ -24,6 +24,9 @@ pub enum OutputFormat {
     /// AVIF, in builds with the `avif` feature, up to [`crate::avif::MAX_SIDE`]
     /// pixels a side; WebP otherwise.
     Avif,
+    /// Animated GIF: only for an animated GIF source (see `anim.rs`); not a
+    /// `format` value, as in Cloudflare.
+    Gif,
 }
 
 impl OutputFormat {
@@ -34,6 +37,7 @@ impl OutputFormat {
             OutputFormat::Png => "image/png",
             OutputFormat::WebP => "image/webp",
             OutputFormat::Avif => "image/avif",
+            OutputFormat::Gif => "image/gif",
         }
     }
 
@@ -45,6 +49,7 @@ impl OutputFormat {
             OutputFormat::Png => "png",
             OutputFormat::WebP => "webp",
             OutputFormat::Avif => "avif",
+            OutputFormat::Gif => "gif",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::options::{FormatChoice, Metadata, Options, OutputFormat};
 use crate::orient::Turns;
 use crate::request::Accepted;
 use crate::resize;
-use crate::{attention, avif, exif, webp};
+use crate::{anim, attention, avif, exif, webp};
 
 /// An encoded result.
 #[derive(Debug)]
@@ -104,6 +104,22 @@ pub struct Plan {
     /// Whether JPEG output may keep every coefficient (progressive): not with
     /// `compression=fast`, nor where that would pass the working-memory limit.
     pub jpeg_buffered: bool,
+    /// An animation that stays animated.
+    pub animated: Option<Animated>,
+}
+
+/// What happens to an animation that stays animated (`anim.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Animated {
+    /// Every frame resized into this format, within `budget` output bytes.
+    Encode {
+        /// Animated GIF or animated WebP.
+        format: OutputFormat,
+        /// The output's fixed size limit.
+        budget: u64,
+    },
+    /// Past [`anim::MAX_PIXELS`]: answered as it is, in its own format.
+    AsIs(OutputFormat),
 }
 
 /// Plans a request from the source's header: layout, decode scale, memory.
@@ -154,14 +170,42 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     if avif {
         memory.encode = memory.encode.max(with_avif.encode);
     }
+    let animated = animated_output(header, options, accepted).map(|format| {
+        let frames = u64::from(header.frames);
+        let source_pixels = u64::from(header.width) * u64::from(header.height);
+        if frames * source_pixels > anim::MAX_PIXELS {
+            // Only the copy of the source (counted by `prepare`).
+            memory = Memory::default();
+            return Animated::AsIs(format);
+        }
+        let frame = anim::frame_bytes_per_pixel(format) * pixels as f64;
+        let budget = frames * (frame as u64 + anim::FRAME_OVERHEAD);
+        // The frame decoder's canvases (the composited one, the one kept for
+        // disposal, the frame and its copy) and the GIF frame's indices.
+        memory.decode = 4 * source_pixels * 4 + source_pixels + header.metadata_bytes + (1 << 20);
+        let per_frame = if format == OutputFormat::Gif {
+            pixels + ENCODER_STATE_BYTES
+        } else {
+            pixels * (WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL)
+                + output_reserve(layout.canvas)
+                + ENCODER_STATE_BYTES
+        };
+        memory.encode = buffers + per_frame + budget;
+        Animated::Encode { format, budget }
+    });
     if memory.peak() > MAX_WORKING_BYTES {
+        let animation = if animated.is_some() {
+            format!(" ({} frames; anim=false answers the first alone)", header.frames)
+        } else {
+            String::new()
+        };
         let progressive = if header.progressive {
             " (progressive JPEG keeps every coefficient of the full image while decoding)"
         } else {
             ""
         };
         return Err(Error::TooLarge(format!(
-            "processing this {}x{} image into {}x{} needs about {} MiB{progressive}; the limit is {} MiB",
+            "processing this {}x{} image into {}x{} needs about {} MiB{progressive}{animation}; the limit is {} MiB",
             header.width,
             header.height,
             layout.canvas.0,
@@ -170,7 +214,24 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
             MAX_WORKING_BYTES >> 20
         )));
     }
-    Ok(Plan { size: (w, h), layout, denominator, turns, region, stored_source, memory, avif, jpeg_buffered })
+    Ok(Plan { size: (w, h), layout, denominator, turns, region, stored_source, memory, avif, jpeg_buffered, animated })
+}
+
+/// The animated format an animation is answered in, if it stays animated:
+/// its own without `format`, WebP for `format=webp` and for `format=auto`
+/// when accepted, GIF for `format=auto` otherwise. Other formats, and
+/// `anim=false`, take the first frame.
+fn animated_output(header: &Header, options: &Options, accepted: Accepted) -> Option<OutputFormat> {
+    if !options.anim || header.frames < 2 {
+        return None;
+    }
+    let own = if header.format == ImageFormat::Gif { OutputFormat::Gif } else { OutputFormat::WebP };
+    match options.format {
+        None | Some(FormatChoice::Json) => Some(own),
+        Some(FormatChoice::Fixed(OutputFormat::WebP)) => Some(OutputFormat::WebP),
+        Some(FormatChoice::Auto) => Some(if accepted.webp { OutputFormat::WebP } else { OutputFormat::Gif }),
+        Some(FormatChoice::Fixed(_)) => None,
+    }
 }
 
 /// Hash tables, windows and row buffers of the JPEG and PNG encoders.
@@ -221,7 +282,7 @@ fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32), jpeg_bu
 /// The output buffer reserved for a `(w, h)` result: its raw size, with room
 /// for what lossless formats add to incompressible pixels (row filter bytes,
 /// block and chunk headers), so that it never grows.
-fn output_reserve((w, h): (u32, u32)) -> u64 {
+pub(crate) fn output_reserve((w, h): (u32, u32)) -> u64 {
     let raw = u64::from(w) * u64::from(h) * 4;
     raw + raw / 64 + 4 * u64::from(h) + 65_536
 }
@@ -285,7 +346,10 @@ pub fn describe(input: &[u8], options: &Options) -> Result<String, Error> {
 /// Reads `input`'s header and plans the request, without decoding a pixel.
 pub fn prepare(input: &[u8], options: &Options, accepted: Accepted) -> Result<(Header, Plan), Error> {
     let header = decode::header(input)?;
-    let plan = plan(&header, options, accepted)?;
+    let mut plan = plan(&header, options, accepted)?;
+    if let Some(Animated::AsIs(_)) = plan.animated {
+        plan.memory.encode = input.len() as u64;
+    }
     Ok((header, plan))
 }
 
@@ -306,11 +370,27 @@ pub fn transform_planned(
 ) -> Result<Output, Error> {
     let mut timings = Timings::default();
     let start = (caller.clock)();
+    let negotiated = options.format == Some(FormatChoice::Auto);
+    match plan.animated {
+        Some(Animated::AsIs(format)) => {
+            let (width, height) = (header.width, header.height);
+            let planned_bytes = plan.memory.peak();
+            return Ok(Output { bytes: input.to_vec(), format, negotiated, width, height, timings, planned_bytes });
+        }
+        Some(Animated::Encode { format, budget }) => {
+            let (bytes, (width, height)) = anim::transform(input, header, plan, options, format, budget as usize)?;
+            // Frames are decoded, resized and encoded in turn: one phase.
+            timings.encode = (caller.clock)() - start;
+            let planned_bytes = plan.memory.peak();
+            return Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes });
+        }
+        None => {}
+    }
     let image = decode::decode(input, header, plan.denominator)?;
     let decoded = (caller.clock)();
     timings.decode = decoded - start;
 
-    let image = apply_layout(image, header, plan, options)?;
+    let image = apply_layout(image, header, plan, options, &mut None)?;
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
@@ -330,8 +410,15 @@ pub fn transform_planned(
 
 /// Resizes the layout's source rectangle (mapped into the stored image at the
 /// decoded scale), adjusts its colours, turns the result as the image is
-/// shown, and pads as the layout says.
-fn apply_layout(image: Rgba, header: &Header, plan: &Plan, options: &Options) -> Result<Rgba, Error> {
+/// shown, and pads as the layout says. `gravity=auto` places the window in
+/// `window`, or where it already is (the first frame's, for an animation).
+pub(crate) fn apply_layout(
+    image: Rgba,
+    header: &Header,
+    plan: &Plan,
+    options: &Options,
+    window: &mut Option<(f64, f64)>,
+) -> Result<Rgba, Error> {
     let layout = &plan.layout;
     let stored = plan.stored_source;
     let sx = f64::from(image.width) / f64::from(header.width);
@@ -350,7 +437,8 @@ fn apply_layout(image: Rgba, header: &Header, plan: &Plan, options: &Options) ->
             width: (region.width * sx).min(f64::from(image.width) - region.left * sx),
             height: (region.height * sy).min(f64::from(image.height) - region.top * sy),
         };
-        (source.left, source.top) = attention::best_window(&image, region, (source.width, source.height));
+        (source.left, source.top) =
+            *window.get_or_insert_with(|| attention::best_window(&image, region, (source.width, source.height)));
     }
     let (rw, rh) = plan.turns.shown(layout.resized);
     let full = Rect { left: 0.0, top: 0.0, width: f64::from(image.width), height: f64::from(image.height) };
@@ -457,6 +545,7 @@ fn encode(
                 .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
                 .map_err(|e| failed(&e))?;
         }
+        OutputFormat::Gif => return Err(Error::Encode("only animations are encoded as GIF".into())),
         OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,
         OutputFormat::WebP => {
             let settings = webp::Settings { quality, method: if fast { 0 } else { webp::METHOD } };
@@ -721,6 +810,83 @@ mod tests {
         assert!(!png.bytes.windows(4).any(|w| w == b"eXIf"), "PNG carries no metadata");
     }
 
+    /// Frames of an animation, with their delays in ms.
+    fn frames_of(out: &Output) -> Vec<(image::RgbaImage, u32)> {
+        use image::AnimationDecoder;
+        let frames = match out.format {
+            OutputFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(&out.bytes)).unwrap().into_frames(),
+            _ => image::codecs::webp::WebPDecoder::new(Cursor::new(&out.bytes)).unwrap().into_frames(),
+        };
+        frames
+            .map(|f| {
+                let f = f.unwrap();
+                let (n, d) = f.delay().numer_denom_ms();
+                (f.into_buffer(), n / d)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn animations_stay_animated_every_frame_resized() {
+        // Two 40×20 frames: bright, then dark; 100 ms each, looping forever.
+        let gif = fixtures::animated_gif(40, 20);
+        let both = Caller { accepted: Accepted { webp: true, avif: true }, clock: &no_clock };
+        let out = transform(&gif, &query("w=20"), &caller(false)).unwrap();
+        assert_eq!((out.format, out.width, out.height), (OutputFormat::Gif, 20, 10));
+        let frames = frames_of(&out);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].0.pixels().all(|p| p[0] > 240) && frames[1].0.pixels().all(|p| p[0] < 20));
+        assert_eq!(frames[0].0.dimensions(), (20, 10));
+        assert_eq!(anim::survey(&out.bytes, ImageFormat::Gif), anim::survey(&gif, ImageFormat::Gif), "loops kept");
+        let source_delays: Vec<u32> = frames_of(&Output { bytes: gif.clone(), ..out }).iter().map(|f| f.1).collect();
+        assert_eq!(frames.iter().map(|f| f.1).collect::<Vec<_>>(), source_delays, "timing kept");
+
+        for (q, caller) in [("w=20&f=webp", caller(false)), ("w=20&f=auto", both)] {
+            let webp = transform(&gif, &query(q), &caller).unwrap();
+            assert_eq!(webp.format, OutputFormat::WebP, "{q}");
+            let frames = frames_of(&webp);
+            assert_eq!(frames.len(), 2, "{q}");
+            assert!(frames[0].0.pixels().all(|p| p[0] > 230) && frames[1].0.pixels().all(|p| p[0] < 30), "{q}");
+            assert_eq!(frames.iter().map(|f| f.1).collect::<Vec<_>>(), source_delays, "{q}");
+            // And an animated WebP source stays animated WebP.
+            let again = transform(&webp.bytes, &query("w=10"), &caller).unwrap();
+            assert_eq!((again.format, frames_of(&again).len(), again.width), (OutputFormat::WebP, 2, 10));
+        }
+        let auto_gif = transform(&gif, &query("w=20&f=auto"), &caller(false)).unwrap();
+        assert!(auto_gif.negotiated && auto_gif.format == OutputFormat::Gif, "no WebP: GIF");
+        for q in ["w=20&anim=false", "w=20&f=jpeg", "w=20&f=png"] {
+            let still = transform(&gif, &query(q), &caller(false)).unwrap();
+            assert_ne!(still.format, OutputFormat::Gif, "{q}");
+            assert!(decode(&still).pixels().all(|p| p[0] > 230), "{q}: the first frame");
+        }
+    }
+
+    #[test]
+    fn an_animation_past_50_megapixels_is_answered_as_it_is() {
+        // 51 one-pixel frames on a 1000×1000 screen: 51 MP summed.
+        let mut gif = Vec::new();
+        {
+            let mut encoder = gif::Encoder::new(&mut gif, 1000, 1000, &[0, 0, 0, 255, 255, 255]).unwrap();
+            for _ in 0..51 {
+                encoder
+                    .write_frame(&gif::Frame { width: 1, height: 1, buffer: vec![1].into(), ..Default::default() })
+                    .unwrap();
+            }
+        }
+        let out = transform(&gif, &query("w=100"), &caller(false)).unwrap();
+        assert_eq!((out.format, out.width, out.bytes == gif), (OutputFormat::Gif, 1000, true));
+        assert_eq!(out.planned_bytes, gif.len() as u64);
+        // 50 frames is 50 MP: transformed.
+        let header = Header { frames: 50, ..header(ImageFormat::Gif, 1000, 1000, false, 4) };
+        let planned = plan(&header, &query("w=100"), Accepted::default()).unwrap();
+        assert!(matches!(planned.animated, Some(Animated::Encode { format: OutputFormat::Gif, .. })));
+        assert!(planned.memory.peak() <= MAX_WORKING_BYTES);
+        // Too many output pixels for the budget: 413, naming anim=false.
+        let err = plan(&header, &query("w=1000&f=webp"), Accepted::default()).unwrap_err();
+        assert_eq!(err.status(), 413);
+        assert!(err.to_string().contains("anim=false"), "{err}");
+    }
+
     #[test]
     fn pad_fills_the_rest_with_the_background() {
         let red = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(40, 20, image::Rgb([255, 0, 0])));
@@ -851,6 +1017,7 @@ mod tests {
             sample_bytes: 1,
             jpeg: crate::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
             metadata_bytes: 0,
+            frames: 1,
         }
     }
 
