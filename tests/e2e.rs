@@ -49,6 +49,7 @@ const CASES: &[Case<Ctx>] = cases![
     onerror_redirect_sends_failures_to_the_source,
     compression_fast_answers_auto_with_jpeg,
     colour_adjustments_follow_cloudflare,
+    trim_gravity_auto_metadata_and_animation_follow_cloudflare,
     head_answers_headers_without_a_body,
     bad_width_is_a_400_json_error,
     unsupported_method_is_405,
@@ -450,6 +451,84 @@ fn colour_adjustments_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
     let path = get(ctx, &format!("/cdn-cgi/image/w=30,contrast=1.5,f=png/{}/photo.png", ctx.origin.base_url))?;
     expect_image(&path, ImageFormat::Png, 30, 20)?;
     expect_error(&post(ctx, "/?brightness=-1", source)?, 400, "bad_parameter").map(|_| ())
+}
+
+/// `trim` cuts before resizing, in both URL forms; `gravity=auto` keeps the
+/// detailed part; `metadata` decides the EXIF a JPEG keeps; an animated GIF
+/// stays animated (GIF, or WebP where accepted) unless `anim=false`.
+fn trim_gravity_auto_metadata_and_animation_follow_cloudflare(ctx: &Ctx) -> Result<(), String> {
+    let decoded = |res: &minreq::Response| -> Result<image::RgbaImage, String> {
+        Ok(image::load_from_memory(res.as_bytes()).map_err(|e| e.to_string())?.to_rgba8())
+    };
+    // trim: the dark left half of 40×20 cut off, then resized.
+    let halves = fixtures::encode(&fixtures::halves(40, 20), ImageFormat::Png);
+    for query in ["/?f=png&trim=0;0;0;20&w=10", "/?f=png&trim.left=20&trim.width=20&w=10"] {
+        let res = post(ctx, query, halves.clone())?;
+        expect_image(&res, ImageFormat::Png, 10, 10).map_err(|e| format!("{query}: {e}"))?;
+        ensure!(decoded(&res)?.pixels().all(|p| p[0] > 215), "{query}: only the bright half");
+    }
+    let path = get(ctx, &format!("/cdn-cgi/image/trim=0;100;0;0,f=png/{}/photo.png", ctx.origin.base_url))?;
+    expect_image(&path, ImageFormat::Png, 200, 200)?;
+    expect_error(&post(ctx, "/?trim=0;20;0;20", halves)?, 400, "bad_parameter")?;
+
+    // gravity=auto: the checkerboard near the right edge is what cover keeps.
+    let detail = fixtures::encode(&fixtures::detail_at(300, 100, (230, 20)), ImageFormat::Png);
+    let spread = |res: &minreq::Response| -> Result<u8, String> {
+        let (lo, hi) = decoded(res)?.pixels().fold((255, 0), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+        Ok(hi - lo)
+    };
+    let auto = post(ctx, "/?w=100&h=100&fit=cover&g=auto&f=png", detail.clone())?;
+    expect_image(&auto, ImageFormat::Png, 100, 100)?;
+    ensure!(spread(&auto)? > 200, "gravity=auto keeps the detail");
+    ensure!(spread(&post(ctx, "/?w=100&h=100&fit=cover&f=png", detail)?)? == 0, "the centre is flat");
+
+    // metadata: copyright (the default) keeps the artist, keep the EXIF with orientation 1, none nothing.
+    let tagged = fixtures::jpeg_with_artist(&fixtures::halves(40, 20), 6);
+    let artist = |res: &minreq::Response| res.as_bytes().windows(4).any(|w| w == b"Ann\0");
+    let copyright = post(ctx, "/?f=jpeg", tagged.clone())?;
+    expect_image(&copyright, ImageFormat::Jpeg, 20, 40)?;
+    ensure!(artist(&copyright) && fixtures::jpeg_orientation(copyright.as_bytes()).is_none(), "copyright");
+    let keep = post(ctx, "/?f=jpeg&metadata=keep", tagged.clone())?;
+    expect_image(&keep, ImageFormat::Jpeg, 20, 40)?;
+    ensure!(
+        artist(&keep)
+            && fixtures::jpeg_orientation(keep.as_bytes()) == Some(image::metadata::Orientation::NoTransforms),
+        "keep: the EXIF, upright"
+    );
+    let none = post(ctx, "/?f=jpeg&metadata=none", tagged)?;
+    ensure!(!artist(&none) && !none.as_bytes().windows(4).any(|w| w == b"Exif"), "none");
+
+    // anim: both frames of a two-frame GIF, resized; WebP where accepted; the first frame with anim=false.
+    use image::AnimationDecoder;
+    let gif = fixtures::animated_gif(40, 20);
+    let frames = |res: &minreq::Response| -> Result<Vec<image::RgbaImage>, String> {
+        let bytes = std::io::Cursor::new(res.as_bytes());
+        let frames = match res.header("content-type") {
+            Some("image/gif") => image::codecs::gif::GifDecoder::new(bytes).map_err(|e| e.to_string())?.into_frames(),
+            Some("image/webp") => {
+                image::codecs::webp::WebPDecoder::new(bytes).map_err(|e| e.to_string())?.into_frames()
+            }
+            other => return Err(format!("not an animation: {other:?}")),
+        };
+        frames.map(|f| f.map(image::Frame::into_buffer).map_err(|e| e.to_string())).collect()
+    };
+    let animated = post(ctx, "/?w=20", gif.clone())?;
+    let gif_frames = frames(&animated)?;
+    ensure!(gif_frames.len() == 2 && gif_frames.iter().all(|f| f.dimensions() == (20, 10)), "GIF frames");
+    ensure!(gif_frames[0].pixels().all(|p| p[0] > 240) && gif_frames[1].pixels().all(|p| p[0] < 20), "GIF pixels");
+    let webp = minreq::post(ctx.worker.url("/?w=20&f=auto"))
+        .with_header("accept", "image/webp,*/*")
+        .with_body(gif.clone())
+        .with_timeout(REQUEST_TIMEOUT_SECS)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let webp_frames = frames(&webp)?;
+    ensure!(webp_frames.len() == 2 && webp_frames.iter().all(|f| f.dimensions() == (20, 10)), "WebP frames");
+    ensure!(webp_frames[0].pixels().all(|p| p[0] > 230) && webp_frames[1].pixels().all(|p| p[0] < 30), "WebP pixels");
+    let still = post(ctx, "/?w=20&anim=false", gif)?;
+    expect_image(&still, ImageFormat::Png, 20, 10)?;
+    ensure!(decoded(&still)?.pixels().all(|p| p[0] > 240), "anim=false: the first frame");
+    Ok(())
 }
 
 /// `compression=fast` answers `format=auto` with the fastest encoder: JPEG
@@ -883,13 +962,13 @@ fn quality_and_metadata_options_are_applied(ctx: &Ctx) -> Result<(), String> {
         low.as_bytes().len(),
         high.as_bytes().len()
     );
-    // The EXIF segment of a source is never copied into the output.
+    // The EXIF segment of a source is not copied with metadata=none.
     let exif = fixtures::jpeg_with_orientation(&fixtures::halves(32, 16), 1);
     let res = post(ctx, "/?f=jpeg&metadata=none", exif)?;
     expect_image(&res, ImageFormat::Jpeg, 32, 16)?;
     ensure!(!res.as_bytes().windows(4).any(|w| w == b"Exif"), "EXIF found in the output");
-    let refused = expect_error(&post(ctx, "/?metadata=keep", src)?, 400, "bad_parameter")?;
-    ensure!(refused.to_string().contains("none"), "the valid value is named: {refused}");
+    let refused = expect_error(&post(ctx, "/?metadata=all", src)?, 400, "bad_parameter")?;
+    ensure!(refused.to_string().contains("copyright, keep or none"), "the valid values are named: {refused}");
     Ok(())
 }
 

@@ -122,6 +122,48 @@ pub fn jpeg_with_orientation(image: &DynamicImage, orientation: u16) -> Vec<u8> 
     out
 }
 
+/// A JPEG of `image` whose EXIF (big-endian TIFF) has `orientation` and the
+/// artist `Ann`, the tag `metadata=copyright` keeps.
+pub fn jpeg_with_artist(image: &DynamicImage, orientation: u16) -> Vec<u8> {
+    let jpeg = encode(image, ImageFormat::Jpeg);
+    let mut tiff = b"MM\0*\0\0\0\x08\0\x02".to_vec();
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&[0x01, 0x3B, 0, 2, 0, 0, 0, 4, b'A', b'n', b'n', 0]);
+    tiff.extend_from_slice(&[0; 4]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// The EXIF orientation a JPEG declares (`None` without EXIF or the tag).
+pub fn jpeg_orientation(jpeg: &[u8]) -> Option<image::metadata::Orientation> {
+    use image::ImageDecoder;
+    let mut decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg)).ok()?;
+    let exif = decoder.exif_metadata().ok()??;
+    image::metadata::Orientation::from_exif_chunk(&exif)
+}
+
+/// A flat grey `w`×`h` image with a fine checkerboard in the 60×60 square at `(x, y)`.
+pub fn detail_at(w: u32, h: u32, (x0, y0): (u32, u32)) -> DynamicImage {
+    DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        let inside = (x0..x0 + 60).contains(&x) && (y0..y0 + 60).contains(&y);
+        let v = if !inside {
+            128
+        } else if (x + y) % 2 == 0 {
+            255
+        } else {
+            0
+        };
+        image::Rgb([v, v, v])
+    }))
+}
+
 /// A two-frame `w`×`h` animated GIF: a bright first frame, a dark second.
 pub fn animated_gif(w: u32, h: u32) -> Vec<u8> {
     let mut gif = Vec::new();
