@@ -333,3 +333,26 @@ pub fn noise(width: u32, height: u32) -> DynamicImage {
         image::Rgba([a, b, c, d | 1])
     }))
 }
+
+/// An animated GIF of `frames` frames of grey noise (256 levels: the
+/// palette is exact, and LZW meets its worst case), 40 ms each, looping.
+pub fn noise_gif(width: u32, height: u32, frames: u32) -> Vec<u8> {
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        encoder.set_repeat(image::codecs::gif::Repeat::Infinite).expect("encoding a fixture");
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let frames = (0..frames).map(|_| {
+            let buffer = image::RgbaImage::from_fn(width, height, |_, _| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let v = state as u8;
+                image::Rgba([v, v, v, 255])
+            });
+            image::Frame::from_parts(buffer, 0, 0, image::Delay::from_numer_denom_ms(40, 1))
+        });
+        encoder.encode_frames(frames).expect("encoding a fixture");
+    }
+    gif
+}
