@@ -32,6 +32,20 @@ pub fn speed_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 /// The outputs of the speed section: name, `f=` value.
 pub const SPEED_OUTPUTS: [(&str, &str); 2] = [("JPEG q80", "jpeg"), ("WebP", "webp")];
 
+/// The options section: what each option adds to the 12 MP JPEG -> 800 px
+/// JPEG q80 case (the first), inside the worker.
+pub const OPTION_CASES: [(&str, &str); 9] = [
+    ("none", ""),
+    ("brightness, contrast, gamma, saturation", "&brightness=1.1&contrast=1.2&gamma=1.2&saturation=1.3"),
+    ("blur=10", "&blur=10"),
+    ("sharpen=1", "&sharpen=1"),
+    ("fit=cover, h=800 (centre)", "&h=800&fit=cover"),
+    ("fit=cover, h=800, gravity=auto", "&h=800&fit=cover&gravity=auto"),
+    ("trim=200;200;200;200", "&trim=200;200;200;200"),
+    ("flip=hv, rotate=90", "&flip=hv&rotate=90"),
+    ("metadata=keep", "&metadata=keep"),
+];
+
 /// Megapixel steps of the memory section (4:3 photos).
 pub const MEMORY_STEPS: [u32; 5] = [6, 12, 24, 48, 64];
 

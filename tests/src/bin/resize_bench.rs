@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use edge_fn_e2e::Args;
-use edge_fn_e2e::resize_bench::{self as bench, MEMORY_STEPS, SPEED_OUTPUTS, Series};
+use edge_fn_e2e::resize_bench::{self as bench, MEMORY_STEPS, OPTION_CASES, SPEED_OUTPUTS, Series};
 use edge_fn_e2e::worker::Worker;
 use serde_json::{Value, json};
 
@@ -40,6 +40,12 @@ fn run() -> Result<(), String> {
             speed.push((format!("{input} -> 800 px {output}"), [series, Series::default(), sharp]));
         }
     }
+    let mut options = Vec::new();
+    let (_, _, photo) = &inputs[0];
+    for (name, extra) in OPTION_CASES {
+        println!("  timing options: {name}");
+        options.push((name, bench::time_worker(&ours, photo, &format!("/?w=800&f=jpeg&q=80{extra}"), runs)));
+    }
     let mut memory_ours = Vec::new();
     for (mp, jpeg) in &memory_inputs {
         println!("  memory: {mp} MP JPEG -> 1024 px: edge-fn");
@@ -71,6 +77,7 @@ fn run() -> Result<(), String> {
     }
 
     print_tables(&speed, &memory_ours, &memory_photon);
+    print_options(&options);
     let largest = |steps: &[(u32, Value)]| steps.iter().filter(|(_, r)| r["ok"] == true).map(|(mp, _)| *mp).max();
     let results = json!({
         "speed": speed.iter().map(|(name, [ours, photon, sharp])| json!({
@@ -88,11 +95,26 @@ fn run() -> Result<(), String> {
             "edge_fn_largest_megapixels": largest(&memory_ours),
             "photon_largest_megapixels": largest(&memory_photon),
         },
+        "options": options.iter().map(|(name, series)| json!({ "option": name, "edge_fn": series.json() })).collect::<Vec<_>>(),
         "runs": runs,
     });
     let json_path = args.path("--json")?;
     let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, text).map_err(|e| format!("cannot write {}: {e}", json_path.display()))
+}
+
+fn print_options(options: &[(&str, Series)]) {
+    println!("\noptions on the 12 MP JPEG -> 800 px JPEG q80, edge-fn, ms (p50 in the worker, and added to `none`)");
+    let base = options.first().map(|(_, s)| bench::percentile(&s.worker, 50)).unwrap_or(f64::NAN);
+    for (name, series) in options {
+        match &series.failure {
+            Some(failure) => println!("  {name:<42} failed: {failure}"),
+            None => {
+                let p50 = bench::percentile(&series.worker, 50);
+                println!("  {name:<42} {p50:>8.1} {:>+8.1}", p50 - base);
+            }
+        }
+    }
 }
 
 fn print_tables(speed: &[(String, [Series; 3])], memory_ours: &[(u32, Value)], memory_photon: &[(u32, Value)]) {
