@@ -32,6 +32,7 @@ pub fn resize(image: Rgba, source: Rect, width: u32, height: u32) -> Result<Rgba
         mul_div.multiply_alpha_inplace(&mut src).map_err(|e| failed(&e))?;
     }
     let mut dst = Image::new(width, height, PixelType::U8x4);
+    let source = off_the_kernels_zeros(source, width);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FILTER)).use_alpha(false).crop(
         source.left,
         source.top,
@@ -44,6 +45,26 @@ pub fn resize(image: Rgba, source: Rect, width: u32, height: u32) -> Result<Rgba
         mul_div.divide_alpha_inplace(&mut dst).map_err(|e| failed(&e))?;
     }
     Ok(Rgba { width, height, pixels: dst.into_vec(), alpha })
+}
+
+/// `source`, moved a millionth of a pixel right where the first result
+/// column's centre would fall exactly on a source pixel's.
+///
+/// fast_image_resize 6.1 drops zero weights from the start of each result
+/// pixel's window, and Catmull-Rom is zero at ±1 and ±2: with that centre the
+/// first window starts a pixel later than the second, and the resizer, which
+/// takes the first window's start as the smallest, subtracts past zero and
+/// panics (a trap in the Worker). Found by `tests/fuzz.rs` (a 23 px wide crop
+/// of 2.07 px at 10.47, turned and enlarged 15 times).
+fn off_the_kernels_zeros(source: Rect, width: u32) -> Rect {
+    // As the resizer computes it.
+    let scale = ((source.left + source.width) - source.left) / f64::from(width);
+    let centre = source.left + 0.5 * scale - 0.5;
+    if centre != centre.floor() {
+        return source;
+    }
+    const NUDGE: f64 = 1e-6;
+    Rect { left: source.left + NUDGE, width: source.width - NUDGE, ..source }
 }
 
 /// Bytes [`resize`] allocates besides its `src_w` × `src_h` source, read in
@@ -93,5 +114,23 @@ mod tests {
         let out = resize(img, Rect { left: 0.0, top: 0.0, width: 8.0, height: 8.0 }, 4, 4).unwrap();
         let edge = &out.pixels[(4 + 1) * 4..][..4];
         assert!(edge[3] > 0 && edge[0] > 200, "{edge:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_centre_on_a_pixel_centre_does_not_panic() {
+        let image = Rgba { width: 23, height: 17, pixels: vec![100; 23 * 17 * 4], alpha: true };
+        let thin = Rect { left: 10.466666666666667, top: 0.0, width: 2.0666666666666664, height: 17.0 };
+        let out = resize(image, thin, 31, 255).unwrap();
+        assert_eq!((out.width, out.height), (31, 255));
+        assert!(out.pixels.iter().all(|&v| v.abs_diff(100) <= 1), "a flat image stays flat");
+        let moved = off_the_kernels_zeros(thin, 31);
+        assert!(moved.left > thin.left && (moved.left + moved.width - thin.left - thin.width).abs() < 1e-9);
+        let plain = Rect { left: 3.25, top: 0.0, width: 10.0, height: 17.0 };
+        assert_eq!(off_the_kernels_zeros(plain, 31), plain);
     }
 }

@@ -34,11 +34,20 @@ fn seeds() -> Vec<Vec<u8>> {
 fn options() -> impl Strategy<Value = Options> {
     let fits = prop::sample::select(vec!["scale-down", "contain", "cover", "crop", "pad", "squeeze"]);
     let formats = prop::sample::select(vec!["auto", "jpeg", "png", "webp"]);
-    (1u32..300, 1u32..300, fits, formats, 1u8..=100, prop::sample::select(vec![0u32, 90, 180, 270])).prop_map(
-        |(w, h, fit, format, q, rotate)| {
-            Options::from_query(&format!("w={w}&h={h}&fit={fit}&f={format}&q={q}&rotate={rotate}")).unwrap()
-        },
+    let gravities = prop::sample::select(vec!["center", "auto", "left", "0.2x0.9"]);
+    // At most 14 of the seeds' 17 rows and 23 columns: something is always left.
+    let trims = prop::collection::vec(0u32..8, 4);
+    (
+        (1u32..300, 1u32..300, fits, formats, 1u8..=100, prop::sample::select(vec![0u32, 90, 180, 270])),
+        (gravities, trims, any::<bool>()),
     )
+        .prop_map(|((w, h, fit, format, q, rotate), (gravity, trim, anim))| {
+            let trim = trim.iter().map(u32::to_string).collect::<Vec<_>>().join(";");
+            Options::from_query(&format!(
+                "w={w}&h={h}&fit={fit}&f={format}&q={q}&rotate={rotate}&g={gravity}&trim={trim}&anim={anim}"
+            ))
+            .unwrap()
+        })
 }
 
 fn check(result: Result<edge_fn::Output, edge_fn::Error>) -> Result<(), TestCaseError> {
