@@ -115,11 +115,6 @@ mod tests {
         let edge = &out.pixels[(4 + 1) * 4..][..4];
         assert!(edge[3] > 0 && edge[0] > 200, "{edge:?}");
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn a_first_centre_on_a_pixel_centre_does_not_panic() {
