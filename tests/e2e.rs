@@ -90,22 +90,7 @@ const CASES: &[Case<Ctx>] = cases![
 ];
 
 fn main() -> ExitCode {
-    if !runner::any_selected(CASES) {
-        return ExitCode::SUCCESS;
-    }
-    let ctx = match setup() {
-        Ok(ctx) => ctx,
-        Err(message) => {
-            eprintln!("e2e setup failed: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if runner::run_all(&ctx, CASES) {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("---- wrangler log ----\n{}", ctx.worker.log_text());
-        ExitCode::FAILURE
-    }
+    runner::main("e2e", CASES, setup, |ctx| ctx.worker.log_text())
 }
 
 fn setup() -> Result<Ctx, String> {

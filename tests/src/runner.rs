@@ -22,6 +22,34 @@ pub fn any_selected<C>(cases: &[Case<C>]) -> bool {
     cases.iter().any(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
 }
 
+/// A suite's `main`: when any case is selected, sets up the context
+/// (`what` names the suite in a setup failure), runs the cases, and on a
+/// failure prints `log` of the context (the worker's log).
+pub fn main<C>(
+    what: &str,
+    cases: &[Case<C>],
+    setup: impl FnOnce() -> Result<C, String>,
+    log: impl Fn(&C) -> String,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    if !any_selected(cases) {
+        return ExitCode::SUCCESS;
+    }
+    let ctx = match setup() {
+        Ok(ctx) => ctx,
+        Err(message) => {
+            eprintln!("{what} setup failed: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if run_all(&ctx, cases) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("---- wrangler log ----\n{}", log(&ctx));
+        ExitCode::FAILURE
+    }
+}
+
 /// Runs the selected cases; returns whether all passed.
 pub fn run_all<C>(ctx: &C, cases: &[Case<C>]) -> bool {
     let filter = filter();

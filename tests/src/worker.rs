@@ -37,6 +37,24 @@ pub fn build(name: &str, args: &[&str]) -> Result<PathBuf, String> {
     Ok(out_dir)
 }
 
+/// Builds the worker crate `package` through the pipeline (`cargo xtask
+/// build -p PACKAGE`) into `target/e2e/NAME`.
+pub fn build_package(package: &str, name: &str) -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let out_dir = root.join("target/e2e").join(name);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["xtask", "build", "-p", package, "--out-dir"])
+        .arg(&out_dir)
+        .status()
+        .map_err(|e| format!("cannot run `cargo xtask build`: {e}"))?;
+    if !status.success() {
+        return Err(format!("`cargo xtask build -p {package}` failed ({status})"));
+    }
+    Ok(out_dir)
+}
+
 /// A running `wrangler dev`. Dropping it stops the whole process group.
 pub struct Worker {
     child: Child,
@@ -62,7 +80,7 @@ impl Worker {
         let config = scratch.path().join("wrangler.json");
         write_config(&workspace_root().join("wrangler.toml"), build_dir, &config)?;
         let state = state.map_or_else(|| scratch.path().join("state"), Path::to_path_buf);
-        Worker::start_config(&config, vars, scratch, state)
+        Worker::start_config(&config, vars, scratch, state, &[])
     }
 
     /// Starts any worker described by the wrangler config file `config`
@@ -70,10 +88,27 @@ impl Worker {
     pub fn start_with_config(config: &Path, vars: &[(&str, &str)]) -> Result<Worker, String> {
         let scratch = scratch_dir("worker-")?;
         let state = scratch.path().join("state");
-        Worker::start_config(config, vars, scratch, state)
+        Worker::start_config(config, vars, scratch, state, &[])
     }
 
-    fn start_config(config: &Path, vars: &[(&str, &str)], scratch: TempDir, state: PathBuf) -> Result<Worker, String> {
+    /// Starts the worker built in `build_dir` with the wrangler config
+    /// `project_config` (minus its `[build]` step), passing `args` on to
+    /// `wrangler dev` (e.g. `--test-scheduled`).
+    pub fn start_project(project_config: &Path, build_dir: &Path, args: &[&str]) -> Result<Worker, String> {
+        let scratch = scratch_dir("worker-")?;
+        let config = scratch.path().join("wrangler.json");
+        write_config(project_config, build_dir, &config)?;
+        let state = scratch.path().join("state");
+        Worker::start_config(&config, &[], scratch, state, args)
+    }
+
+    fn start_config(
+        config: &Path,
+        vars: &[(&str, &str)],
+        scratch: TempDir,
+        state: PathBuf,
+        args: &[&str],
+    ) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
         if !wrangler.exists() {
@@ -94,6 +129,7 @@ impl Worker {
             .arg(&state)
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
             .args(vars.iter().flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]))
+            .args(args)
             .current_dir(&root)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")

@@ -38,8 +38,12 @@ pub fn run(settings: &Settings) -> Result<Report> {
     let elapsed = start.elapsed();
     // Measuring needs the module encoded; that is not the stage's own time.
     report.stage("bindgen", &bound.module.emit_wasm(), Instant::now() - elapsed, &progress);
-    let (entry, entry_calls) = bindgen::entry(&bound.module);
-    let contract = Contract::of(&bound.module, &entry_calls);
+    let entry = bindgen::entry(&bound.module, &bound.glue)?;
+    let contract = Contract::of(&bound.module, &entry.calls);
+    if let Some(config) = &settings.wrangler_config {
+        let main = settings.configured_out_dir.then_some(settings.out_dir.as_path());
+        stages::wrangler::check(config, main, &entry.classes)?;
+    }
 
     let start = Instant::now();
     let rewritten = stages::rewrite::run(&mut bound.module, settings.snip, relocs.as_ref());
@@ -80,7 +84,7 @@ pub fn run(settings: &Settings) -> Result<Report> {
     }
 
     let mut upload = Upload::default();
-    upload.add("worker.mjs", entry);
+    upload.add(stages::wrangler::ENTRY_FILE, entry.js);
     upload.add(format!("{}.js", bindgen::STEM), bound.glue);
     for (path, js) in bound.snippets {
         upload.add(path, js);

@@ -149,11 +149,17 @@ pub struct PipelineFlags {
     /// function names for profilers and stack traces.
     #[arg(long, value_enum, default_value_t = Profile::Release)]
     pub profile: Profile,
+    /// The worker crate to build: a workspace member with a `cdylib` that
+    /// depends on `worker`. Default: `package` in `[workspace.metadata.edge]`,
+    /// else the only such crate.
+    #[arg(long, short = 'p', value_name = "NAME")]
+    pub package: Option<String>,
     /// Where to write the worker (relative to the workspace root). It is
-    /// replaced atomically, only when the whole build succeeds.
-    #[arg(long, value_name = "DIR", default_value = "build")]
-    pub out_dir: PathBuf,
-    /// Cargo features of `edge-fn` to enable, comma-separated.
+    /// replaced atomically, only when the whole build succeeds. Default:
+    /// `out_dir` in the crate's `[package.metadata.edge]`, else `build`.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Cargo features of the worker crate to enable, comma-separated.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub features: Vec<String>,
     /// Replace code that can only end in a panic (message formatting, `Debug`
@@ -185,7 +191,8 @@ impl Default for PipelineFlags {
     fn default() -> Self {
         PipelineFlags {
             profile: Profile::Release,
-            out_dir: PathBuf::from("build"),
+            package: None,
+            out_dir: None,
             features: Vec::new(),
             snip: false,
             no_snip: false,
@@ -218,7 +225,7 @@ mod tests {
         let flags = Xtask::try_parse_from(["cargo xtask", "build"]).unwrap();
         let Command::Build(args) = flags.command else { panic!("not build") };
         assert_eq!(args.pipeline.profile, Profile::Release);
-        assert_eq!(args.pipeline.out_dir, PathBuf::from("build"));
+        assert_eq!(args.pipeline.out_dir, None);
     }
 
     #[test]

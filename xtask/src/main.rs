@@ -10,6 +10,7 @@ mod flags;
 mod interrupt;
 mod load;
 mod node;
+mod package;
 mod progress;
 mod report;
 mod settings;
@@ -52,7 +53,7 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         }
         flags::Command::Load(args) => {
             let pipeline =
-                flags::PipelineFlags { quiet: args.quiet, out_dir: load::BUILD_DIR.into(), ..Default::default() };
+                flags::PipelineFlags { quiet: args.quiet, out_dir: Some(load::BUILD_DIR.into()), ..Default::default() };
             load::run(&settings::Settings::new(pipeline)?, &args)
         }
         flags::Command::Test(args) => {

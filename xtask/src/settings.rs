@@ -1,5 +1,6 @@
 //! The one settings struct: built once from flags, the workspace's
-//! `[workspace.metadata.edge]` table and the environment.
+//! `[workspace.metadata.edge]` table, the worker crate's
+//! `[package.metadata.edge]` (see `package.rs`) and the environment.
 //!
 //! Nothing else in xtask reads environment variables or configuration.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::flags::{PipelineFlags, Profile};
+use crate::package::{self, Worker};
 use crate::stages::budget::Budget;
 
 /// Everything a command needs to know, resolved once.
@@ -16,11 +18,19 @@ use crate::stages::budget::Budget;
 pub struct Settings {
     /// The workspace root (holds `Cargo.toml`, `wrangler.toml`).
     pub root: PathBuf,
+    /// The worker crate built.
+    pub worker: Worker,
+    /// Its wrangler config, if it has one: the build checks the Durable
+    /// Object bindings against what the module exports, and `main` against
+    /// the output when that is the configured one (no `--out-dir`).
+    pub wrangler_config: Option<PathBuf>,
+    /// Whether the output is the configured one (`--out-dir` not given).
+    pub configured_out_dir: bool,
     /// Where the worker is written; absolute.
     pub out_dir: PathBuf,
     /// What the build optimizes for.
     pub profile: Profile,
-    /// Cargo features of `edge-fn`.
+    /// Cargo features of the worker crate.
     pub features: Vec<String>,
     /// Replace panic-only code with `unreachable` (release: unless `--no-snip`).
     pub snip: bool,
@@ -43,7 +53,20 @@ impl Settings {
         let root = workspace_root();
         let manifest = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-        let mut budget = budget_from_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
+        let workspace = workspace_edge(&text).with_context(|| format!("in {}", manifest.display()))?;
+        let cargo = env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+        let worker = package::resolve(&root, &cargo, flags.package.as_deref(), workspace.package.as_deref())?;
+        let mut budget = workspace.budget;
+        let own =
+            package_edge(&worker, &mut budget).with_context(|| format!("in {}/Cargo.toml", worker.dir.display()))?;
+        let out_dir = root.join(flags.out_dir.clone().or(own.out_dir).unwrap_or_else(|| PathBuf::from("build")));
+        let wrangler_config = match own.wrangler {
+            Some(path) => Some(root.join(path)),
+            None => [worker.dir.join("wrangler.toml")]
+                .into_iter()
+                .chain((workspace.package.as_deref() == Some(worker.name.as_str())).then(|| root.join("wrangler.toml")))
+                .find(|path| path.exists()),
+        };
         if flags.max_gzip_bytes.is_some() {
             budget.max_gzip_bytes = flags.max_gzip_bytes;
         } else if flags.profile != Profile::Release {
@@ -54,16 +77,19 @@ impl Settings {
         }
         let snip = snips(&flags);
         Ok(Settings {
-            out_dir: root.join(&flags.out_dir),
+            out_dir,
             scratch: root.join("target/xtask"),
             root,
+            worker,
+            wrangler_config,
+            configured_out_dir: flags.out_dir.is_none(),
             profile: flags.profile,
             features: flags.features,
             snip,
             budget,
             quiet: flags.quiet,
             json: flags.json,
-            cargo: env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from),
+            cargo,
             github_step_summary: env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from),
         })
     }
@@ -82,25 +108,80 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Reads `[workspace.metadata.edge]`: `plan` and `max_gzip_bytes`, both optional.
-fn budget_from_manifest(text: &str) -> Result<Budget> {
+/// `[workspace.metadata.edge]`: the budget every worker starts from, and
+/// the default worker crate.
+#[derive(Debug, Default)]
+struct WorkspaceEdge {
+    budget: Budget,
+    package: Option<String>,
+}
+
+/// Reads `[workspace.metadata.edge]`: `plan`, `max_gzip_bytes` and `package`, all optional.
+fn workspace_edge(text: &str) -> Result<WorkspaceEdge> {
     let manifest: toml::Table = text.parse().context("Cargo.toml is not valid TOML")?;
-    let mut budget = Budget::default();
-    let Some(edge) = manifest.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("edge")) else {
-        return Ok(budget);
+    let mut edge = WorkspaceEdge::default();
+    let Some(table) = manifest.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("edge")) else {
+        return Ok(edge);
     };
-    let Some(edge) = edge.as_table() else { bail!("[workspace.metadata.edge] must be a table") };
-    for (key, value) in edge {
+    let Some(table) = table.as_table() else { bail!("[workspace.metadata.edge] must be a table") };
+    for (key, value) in table {
+        if budget_key(&mut edge.budget, "[workspace.metadata.edge]", key, value)? {
+            continue;
+        }
         match (key.as_str(), value) {
-            ("plan", toml::Value::String(plan)) => budget.plan = plan.parse()?,
-            ("max_gzip_bytes", toml::Value::Integer(n)) if *n > 0 => budget.max_gzip_bytes = Some(*n as u64),
-            ("plan" | "max_gzip_bytes", other) => {
-                bail!("[workspace.metadata.edge] `{key}` has the wrong type ({}); see README.md", other.type_str())
+            ("package", toml::Value::String(name)) => edge.package = Some(name.clone()),
+            ("package", other) => {
+                bail!("[workspace.metadata.edge] `package` must be a string, not {}", other.type_str())
             }
-            (other, _) => bail!("unknown key `{other}` in [workspace.metadata.edge]; known keys: plan, max_gzip_bytes"),
+            (other, _) => {
+                bail!("unknown key `{other}` in [workspace.metadata.edge]; known keys: package, plan, max_gzip_bytes")
+            }
         }
     }
-    Ok(budget)
+    Ok(edge)
+}
+
+/// What a worker crate's `[package.metadata.edge]` sets besides the budget.
+#[derive(Debug, Default)]
+struct PackageEdge {
+    out_dir: Option<PathBuf>,
+    wrangler: Option<PathBuf>,
+}
+
+/// Reads the worker crate's `[package.metadata.edge]`: `out_dir` and
+/// `wrangler` (paths from the workspace root), and `plan` and
+/// `max_gzip_bytes`, which override the workspace's in `budget`.
+fn package_edge(worker: &Worker, budget: &mut Budget) -> Result<PackageEdge> {
+    let mut edge = PackageEdge::default();
+    for (key, value) in worker.edge.iter().flatten() {
+        if budget_key(budget, "[package.metadata.edge]", key, value)? {
+            continue;
+        }
+        match (key.as_str(), value) {
+            ("out_dir", toml::Value::String(dir)) => edge.out_dir = Some(PathBuf::from(dir)),
+            ("wrangler", toml::Value::String(path)) => edge.wrangler = Some(PathBuf::from(path)),
+            ("out_dir" | "wrangler", other) => {
+                bail!("[package.metadata.edge] `{key}` must be a path string, not {}", other.type_str())
+            }
+            (other, _) => bail!(
+                "unknown key `{other}` in [package.metadata.edge]; known keys: out_dir, wrangler, plan, max_gzip_bytes"
+            ),
+        }
+    }
+    Ok(edge)
+}
+
+/// Applies `plan` or `max_gzip_bytes` to `budget`; false for other keys.
+fn budget_key(budget: &mut Budget, table: &str, key: &str, value: &toml::Value) -> Result<bool> {
+    match (key, value) {
+        ("plan", toml::Value::String(plan)) => budget.plan = plan.parse()?,
+        ("max_gzip_bytes", toml::Value::Integer(n)) if *n > 0 => budget.max_gzip_bytes = Some(*n as u64),
+        ("plan" | "max_gzip_bytes", other) => {
+            bail!("{table} `{key}` has the wrong type ({}); see README.md", other.type_str())
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 impl Profile {
@@ -131,7 +212,7 @@ mod tests {
 
     #[test]
     fn budget_defaults_to_the_current_limit() {
-        let budget = budget_from_manifest("[workspace]\n").unwrap();
+        let budget = workspace_edge("[workspace]\n").unwrap().budget;
         assert_eq!(budget.plan, Plan::Current);
         assert_eq!(budget.max_gzip_bytes, None);
     }
@@ -139,19 +220,18 @@ mod tests {
     #[test]
     fn budget_reads_plan_and_user_limit() {
         let text = "[workspace.metadata.edge]\nplan = \"paid-legacy\"\nmax_gzip_bytes = 500_000\n";
-        let budget = budget_from_manifest(text).unwrap();
+        let budget = workspace_edge(text).unwrap().budget;
         assert_eq!(budget.plan, Plan::PaidLegacy);
         assert_eq!(budget.max_gzip_bytes, Some(500_000));
     }
 
     #[test]
     fn budget_errors_name_the_key_and_the_choices() {
-        let err = budget_from_manifest("[workspace.metadata.edge]\nmax_gzip = 1\n").unwrap_err().to_string();
+        let err = workspace_edge("[workspace.metadata.edge]\nmax_gzip = 1\n").unwrap_err().to_string();
         assert!(err.contains("`max_gzip`") && err.contains("max_gzip_bytes"), "{err}");
-        let err = budget_from_manifest("[workspace.metadata.edge]\nplan = \"gold\"\n").unwrap_err().to_string();
+        let err = workspace_edge("[workspace.metadata.edge]\nplan = \"gold\"\n").unwrap_err().to_string();
         assert!(err.contains("free-legacy"), "{err}");
-        let err =
-            budget_from_manifest("[workspace.metadata.edge]\nmax_gzip_bytes = \"1MB\"\n").unwrap_err().to_string();
+        let err = workspace_edge("[workspace.metadata.edge]\nmax_gzip_bytes = \"1MB\"\n").unwrap_err().to_string();
         assert!(err.contains("wrong type"), "{err}");
     }
 
@@ -179,7 +259,7 @@ mod tests {
         assert_eq!(settings(Profile::Dev, None).max_gzip_bytes, None);
         assert_eq!(settings(Profile::Dev, Some(5)).max_gzip_bytes, Some(5));
         let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
-        let project = budget_from_manifest(&manifest).unwrap().max_gzip_bytes;
+        let project = workspace_edge(&manifest).unwrap().budget.max_gzip_bytes;
         assert!(project.is_some());
         assert_eq!(settings(Profile::Release, None).max_gzip_bytes, project);
         assert_eq!(settings(Profile::Profiling, None).max_gzip_bytes, None);
@@ -188,6 +268,38 @@ mod tests {
     #[test]
     fn the_workspace_manifest_parses() {
         let text = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
-        budget_from_manifest(&text).unwrap();
+        assert_eq!(workspace_edge(&text).unwrap().package.as_deref(), Some("edge-fn"));
+    }
+
+    #[test]
+    fn a_worker_crate_sets_its_own_output_config_and_budget() {
+        let example = |out_dir: Option<&str>| {
+            let package = Some("example-worker".to_owned());
+            let flags = PipelineFlags { package, out_dir: out_dir.map(PathBuf::from), ..PipelineFlags::default() };
+            Settings::new(flags).unwrap()
+        };
+        let settings = example(None);
+        let root = workspace_root();
+        assert_eq!(settings.out_dir, root.join("examples/worker/build"));
+        assert_eq!(settings.wrangler_config, Some(root.join("examples/worker/wrangler.toml")));
+        assert_eq!(settings.budget.max_gzip_bytes, Some(200_000));
+        assert_eq!(example(Some("elsewhere")).out_dir, root.join("elsewhere"), "the flag wins");
+        let default = Settings::new(PipelineFlags::default()).unwrap();
+        assert_eq!((default.worker.name.as_str(), default.out_dir.clone()), ("edge-fn", root.join("build")));
+        assert_eq!(default.wrangler_config, Some(root.join("wrangler.toml")));
+    }
+
+    #[test]
+    fn package_metadata_errors_name_the_keys() {
+        let worker = |table: &str| Worker {
+            name: "w".into(),
+            id: "w".into(),
+            dir: PathBuf::from("/w"),
+            edge: Some(table.parse().unwrap()),
+        };
+        let err = package_edge(&worker("outdir = \"x\""), &mut Budget::default()).unwrap_err().to_string();
+        assert!(err.contains("`outdir`") && err.contains("out_dir, wrangler"), "{err}");
+        let err = package_edge(&worker("out_dir = 3"), &mut Budget::default()).unwrap_err().to_string();
+        assert!(err.contains("path string"), "{err}");
     }
 }

@@ -8,6 +8,10 @@
 use anyhow::{Context, Result};
 use wasm_bindgen_cli_support::Bindgen;
 
+/// The wasm-bindgen this stage is (`wasm-bindgen-cli-support`, pinned with
+/// `=` in xtask/Cargo.toml); a worker must link exactly this version.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
 /// File stem of the glue: `index.js` loads `index_bg.wasm`.
 pub const STEM: &str = "index";
 
@@ -52,21 +56,70 @@ pub fn run(wasm: Vec<u8>) -> Result<Bound> {
     Ok(Bound { module, glue, snippets })
 }
 
-/// Handlers besides `fetch` the Workers runtime calls, as the `worker`
-/// crate's `#[event]` macro exports them.
-const OTHER_HANDLERS: &[&str] = &["scheduled", "queue"];
+/// Handlers of the default export the Workers runtime calls, as workers-rs
+/// 0.8's `#[event]` exports them; none is mandatory. (`#[event(start)]` runs
+/// by itself when the module is instantiated.)
+pub const HANDLERS: &[&str] = &["fetch", "scheduled", "queue", "email", "connect"];
 
 /// Exports of the module the entry always calls.
-pub const ENTRY_EXPORTS: &[&str] = &["fetch", "__worker_init_state"];
+pub const ENTRY_EXPORTS: &[&str] = &["__worker_init_state"];
 
-/// The JS entry (`worker.mjs`), and every module export it calls.
-pub fn entry(module: &walrus::Module) -> (String, Vec<&'static str>) {
-    let others: Vec<&'static str> =
-        OTHER_HANDLERS.iter().copied().filter(|h| module.exports.iter().any(|e| e.name == *h)).collect();
-    let methods: String =
-        others.iter().map(|h| format!("  {h}(arg) {{\n    return call(wasm.{h}, this, arg);\n  }}\n")).collect();
-    let calls = ENTRY_EXPORTS.iter().chain(&others).copied().collect();
-    (include_str!("entry.mjs").replace("/*HANDLERS*/\n", &methods), calls)
+/// The JS entry and what it relies on.
+#[derive(Debug)]
+pub struct Entry {
+    /// `worker.mjs`.
+    pub js: String,
+    /// Every module export the entry calls.
+    pub calls: Vec<String>,
+    /// The Durable Object classes (`#[durable_object]`) it exports.
+    pub classes: Vec<String>,
+}
+
+/// Writes the entry for the handlers the module exports and the classes the
+/// glue exports (each checked against the module: wasm-bindgen exports
+/// `__wbg_<class>_free` for every class it binds).
+pub fn entry(module: &walrus::Module, glue: &str) -> anyhow::Result<Entry> {
+    let exported = |name: &str| module.exports.iter().any(|e| e.name == name);
+    let handlers: Vec<&str> = HANDLERS.iter().copied().filter(|h| exported(h)).collect();
+    let bound_classes: Vec<&str> = glue
+        .lines()
+        .filter_map(|line| line.strip_prefix("export class "))
+        .filter_map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_' && c != '$').next())
+        .collect();
+    if let Some(class) = bound_classes.iter().find(|c| !exported(&format!("__wbg_{}_free", c.to_lowercase()))) {
+        anyhow::bail!(
+            "the glue exports class `{class}`, but the module has no `__wbg_{}_free`: this wasm-bindgen's \
+             output is not what the entry expects",
+            class.to_lowercase()
+        );
+    }
+    // Durable Objects: `#[durable_object]` binds a constructor and `fetch`
+    // (other bound classes, such as the `worker` crate's option structs, are
+    // plain values).
+    let classes: Vec<String> = bound_classes
+        .iter()
+        .filter(|c| ["new", "fetch"].iter().all(|m| exported(&format!("{}_{m}", c.to_lowercase()))))
+        .map(|c| c.to_string())
+        .collect();
+    if handlers.is_empty() && classes.is_empty() {
+        anyhow::bail!(
+            "the module exports no handler (one of {}) and no Durable Object class: mark one with \
+             `#[event(fetch)]` (or another event) or `#[durable_object]`",
+            HANDLERS.join(", ")
+        );
+    }
+    let methods: String = handlers
+        .iter()
+        .map(|h| match *h {
+            // The body no one reads is drained (see `serveFetch`).
+            "fetch" => "  fetch(request) {\n    return serveFetch(this, request);\n  }\n".to_owned(),
+            h => format!("  {h}(arg) {{\n    return call(wasm.{h}, this, arg);\n  }}\n"),
+        })
+        .collect();
+    let exports: String = classes.iter().map(|c| format!("export const {c} = durableObject(wasm.{c});\n")).collect();
+    let js = include_str!("entry.mjs").replace("/*HANDLERS*/\n", &methods).replace("/*CLASSES*/\n", &exports);
+    let calls = ENTRY_EXPORTS.iter().chain(&handlers).map(|s| s.to_string()).collect();
+    Ok(Entry { js, calls, classes })
 }
 
 #[cfg(test)]
@@ -88,6 +141,70 @@ mod tests {
         let err = format!("{:#}", run(module_from_other_wasm_bindgen()).err().expect("must fail"));
         assert!(err.contains("schema version"), "{err}");
         assert!(err.contains("cargo update -p wasm-bindgen --precise"), "{err}");
+    }
+
+    /// A module exporting a function under each of `names`.
+    fn exporting(names: &[&str]) -> walrus::Module {
+        use wasm_encoder::{
+            CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, TypeSection,
+        };
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        let (mut functions, mut exports, mut code) = (FunctionSection::new(), ExportSection::new(), CodeSection::new());
+        for (i, name) in names.iter().enumerate() {
+            functions.function(0);
+            exports.export(name, ExportKind::Func, i as u32);
+            let mut body = Function::new([]);
+            body.instruction(&Instruction::End);
+            code.function(&body);
+        }
+        let mut module = wasm_encoder::Module::new();
+        module.section(&types).section(&functions).section(&exports).section(&code);
+        walrus::Module::from_buffer(&module.finish()).unwrap()
+    }
+
+    const GLUE: &str = "export class Counter {\n}\nexport class MinifyConfig {\n}\nexport function fetch() {}\n";
+
+    #[test]
+    fn the_entry_exports_the_handlers_and_durable_objects_the_module_has() {
+        let module = exporting(&[
+            "scheduled",
+            "queue",
+            "__worker_init_state",
+            "__wbg_counter_free",
+            "counter_new",
+            "counter_fetch",
+            "__wbg_minifyconfig_free",
+        ]);
+        let entry = entry(&module, GLUE).unwrap();
+        assert_eq!(entry.classes, ["Counter"], "a bound class without a constructor and fetch is not a Durable Object");
+        assert!(entry.js.contains("export const Counter = durableObject(wasm.Counter);"));
+        assert!(entry.js.contains("scheduled(arg)") && entry.js.contains("queue(arg)"));
+        assert!(!entry.js.contains("fetch(request)"), "fetch is not mandatory");
+        assert_eq!(entry.calls, ["__worker_init_state", "scheduled", "queue"]);
+        let fetch_only = entry_for(&["fetch", "__worker_init_state"], "");
+        assert!(fetch_only.js.contains("return serveFetch(this, request);") && fetch_only.classes.is_empty());
+    }
+
+    fn entry_for(exports: &[&str], glue: &str) -> Entry {
+        entry(&exporting(exports), glue).unwrap()
+    }
+
+    #[test]
+    fn a_module_with_nothing_to_run_or_a_stray_class_is_an_error() {
+        let err = entry(&exporting(&["__worker_init_state"]), "").unwrap_err().to_string();
+        assert!(err.contains("#[event(fetch)]") && err.contains("#[durable_object]"), "{err}");
+        let err = entry(&exporting(&["fetch"]), "export class Ghost {\n").unwrap_err().to_string();
+        assert!(err.contains("__wbg_ghost_free"), "{err}");
+    }
+
+    #[test]
+    fn the_version_is_the_pinned_one() {
+        let manifest = include_str!("../../Cargo.toml");
+        assert!(
+            manifest.contains(&format!("wasm-bindgen-cli-support = \"={WASM_BINDGEN_VERSION}\"")),
+            "WASM_BINDGEN_VERSION must follow the pin in xtask/Cargo.toml"
+        );
     }
 
     #[test]

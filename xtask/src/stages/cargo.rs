@@ -1,7 +1,8 @@
-//! Stage 1: compile `edge-fn` for `wasm32-unknown-unknown` with cargo.
+//! Stage 1: compile the worker crate for `wasm32-unknown-unknown` with cargo.
 //!
-//! The artifact's path is read from cargo's JSON messages rather than
-//! guessed, so target-dir and profile settings are honoured.
+//! The artifact's path is read from cargo's JSON messages (the `cdylib` of
+//! the crate's package id) rather than guessed, so target-dir and profile
+//! settings are honoured.
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -11,13 +12,13 @@ use anyhow::{Context, Result, bail};
 use crate::settings::Settings;
 
 pub const TARGET: &str = "wasm32-unknown-unknown";
-const PACKAGE: &str = "edge-fn";
 
 /// Builds the worker crate and returns the raw `.wasm` rustc produced.
 pub fn run(settings: &Settings) -> Result<Vec<u8>> {
+    let package = &settings.worker.name;
     let mut cmd = Command::new(&settings.cargo);
     cmd.current_dir(&settings.root)
-        .args(["rustc", "--package", PACKAGE, "--lib", "--target", TARGET])
+        .args(["rustc", "--package", package, "--lib", "--target", TARGET])
         .args(["--profile", settings.profile.cargo_profile()])
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
@@ -37,24 +38,26 @@ pub fn run(settings: &Settings) -> Result<Vec<u8>> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut wasm_path = None;
     for line in std::io::BufReader::new(stdout).lines() {
-        if let Some(path) = wasm_artifact(&line?) {
+        if let Some(path) = wasm_artifact(&line?, &settings.worker.id) {
             wasm_path = Some(path);
         }
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("cargo could not build `{PACKAGE}` for {TARGET} ({status}); see the errors above");
+        bail!("cargo could not build `{package}` for {TARGET} ({status}); see the errors above");
     }
     let Some(path) = wasm_path else {
-        bail!("cargo built `{PACKAGE}` but reported no .wasm file; is its crate-type `cdylib`?");
+        bail!("cargo built `{package}` but reported no .wasm file; is its crate-type `cdylib`?");
     };
     std::fs::read(&path).with_context(|| format!("cannot read {path}"))
 }
 
-/// The `.wasm` file named by a `compiler-artifact` message for the worker crate.
-fn wasm_artifact(line: &str) -> Option<String> {
+/// The `.wasm` file named by a `compiler-artifact` message for the
+/// `cdylib` of the package `package_id`.
+fn wasm_artifact(line: &str, package_id: &str) -> Option<String> {
     let message: serde_json::Value = serde_json::from_str(line).ok()?;
-    if message["reason"] != "compiler-artifact" || message["target"]["name"] != PACKAGE.replace('-', "_") {
+    let cdylib = message["target"]["kind"].as_array()?.iter().any(|k| k == "cdylib");
+    if message["reason"] != "compiler-artifact" || message["package_id"] != package_id || !cdylib {
         return None;
     }
     message["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(str::to_owned)
@@ -64,17 +67,23 @@ fn wasm_artifact(line: &str) -> Option<String> {
 mod tests {
     use super::wasm_artifact;
 
+    const ID: &str = "path+file:///w/edge-fn#0.1.0";
+
     #[test]
-    fn finds_the_wasm_among_the_artifacts() {
-        let line = r#"{"reason":"compiler-artifact","target":{"name":"edge_fn"},"filenames":["/t/libedge_fn.rlib","/t/edge_fn.wasm"]}"#;
-        assert_eq!(wasm_artifact(line).as_deref(), Some("/t/edge_fn.wasm"));
+    fn finds_the_wasm_of_the_packages_cdylib() {
+        let line = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/edge-fn#0.1.0","target":{"name":"edge_fn","kind":["cdylib","rlib"]},"filenames":["/t/libedge_fn.rlib","/t/edge_fn.wasm"]}"#;
+        assert_eq!(wasm_artifact(line, ID).as_deref(), Some("/t/edge_fn.wasm"));
     }
 
     #[test]
-    fn ignores_other_crates_and_messages() {
-        let other = r#"{"reason":"compiler-artifact","target":{"name":"image"},"filenames":["/t/image.wasm"]}"#;
-        assert_eq!(wasm_artifact(other), None);
-        assert_eq!(wasm_artifact(r#"{"reason":"build-finished","success":true}"#), None);
-        assert_eq!(wasm_artifact("not json"), None);
+    fn ignores_other_packages_targets_and_messages() {
+        let other = r#"{"reason":"compiler-artifact","package_id":"registry+https://x#image@0.25.10","target":{"name":"image","kind":["lib"]},"filenames":["/t/image.wasm"]}"#;
+        assert_eq!(wasm_artifact(other, ID), None);
+        let same_name = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/other#0.1.0","target":{"name":"edge_fn","kind":["cdylib"]},"filenames":["/t/edge_fn.wasm"]}"#;
+        assert_eq!(wasm_artifact(same_name, ID), None, "matched by package id, not by name");
+        let bin = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/edge-fn#0.1.0","target":{"name":"tool","kind":["bin"]},"filenames":["/t/tool.wasm"]}"#;
+        assert_eq!(wasm_artifact(bin, ID), None);
+        assert_eq!(wasm_artifact(r#"{"reason":"build-finished","success":true}"#, ID), None);
+        assert_eq!(wasm_artifact("not json", ID), None);
     }
 }

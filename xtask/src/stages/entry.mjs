@@ -1,19 +1,24 @@
 // The worker's entry, written by `cargo xtask build`. It exposes the Rust
-// handlers as a WorkerEntrypoint and recovers from traps: a panic under
-// `panic = "abort"` traps and leaves the Wasm instance unusable, so the next
-// request re-instantiates it (wasm-bindgen's reset-state function) instead of
-// failing forever.
-import { WorkerEntrypoint } from "cloudflare:workers";
+// handlers as a WorkerEntrypoint and the Durable Object classes, and recovers
+// from traps: a panic under `panic = "abort"` traps and leaves the Wasm
+// instance unusable, so the next call re-instantiates it (wasm-bindgen's
+// reset-state function) instead of failing forever.
+import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
 import * as wasm from "./index.js";
 
 // Shared with the `worker` crate, whose panic hook sets `criticalError`.
 const state = wasm.__worker_init_state();
 
+// Counts re-instantiations: a Durable Object made on an older instance is
+// made again before its next call.
+let generation = 0;
+
 function recoverIfPoisoned() {
   if (state.criticalError) {
-    console.error("edge-fn: re-instantiating the Wasm module after a trap");
+    console.error("re-instantiating the Wasm module after a trap");
     wasm.__wbg_reset_state();
     state.criticalError = false;
+    generation++;
   }
 }
 
@@ -42,18 +47,23 @@ addEventListener("unhandledrejection", (event) => markIfTrap(event.reason));
 
 class Trap extends Error {}
 
-// Runs a handler on the current instance; rejects with `Trap` when any call
+// Runs `run` on the current instance; rejects with `Trap` when any call
 // traps meanwhile.
-function attempt(handler, self, arg) {
+function guard(run) {
   recoverIfPoisoned();
   return new Promise((resolve, reject) => {
     const abandon = () => reject(new Trap("the Wasm instance trapped"));
     running.add(abandon);
-    handler.call(self, arg, self.env, self.ctx).then(resolve, (error) => {
+    new Promise((started) => started(run())).then(resolve, (error) => {
       markIfTrap(error);
       reject(error);
     }).finally(() => running.delete(abandon));
   });
+}
+
+// Runs a handler of the default export.
+function attempt(handler, self, arg) {
+  return guard(() => handler.call(self, arg, self.env, self.ctx));
 }
 
 // Calls abandoned by a trap run again one at a time, alone on a fresh
@@ -96,12 +106,11 @@ async function call(handler, self, arg) {
   }
 }
 
-// Reads what a handler left of the request body, so that the HTTP
-// connection stays usable: workerd's local proxy reports "Network connection
-// lost" when the body of a finished request is still unread. A body the
-// client has sent is read within DRAIN_WAIT_MS; one it holds back (or one over
-// DRAIN_LIMIT) is cancelled then, so it never holds the answer. A body the
-// handler is reading (a stream passed to the response) is left alone.
+// Reads what no one read of the request body, so that the HTTP connection
+// stays usable: workerd's local proxy reports "Network connection lost" when
+// the body of a finished request is still unread. A body the client has sent
+// is read within DRAIN_WAIT_MS; one it holds back (or one over DRAIN_LIMIT)
+// is cancelled then, so it never holds the answer.
 const DRAIN_LIMIT = 1 << 20;
 const DRAIN_WAIT_MS = 100;
 async function drainUnread(request) {
@@ -117,13 +126,74 @@ async function drainUnread(request) {
   reader.cancel().catch(() => {});
 }
 
-export default class Worker extends WorkerEntrypoint {
-  async fetch(request) {
-    try {
-      return await call(wasm.fetch, this, request);
-    } finally {
-      await drainUnread(request).catch(() => {});
-    }
+// Drains the request body only where no one reads it: not when the handler
+// read or locked it, and otherwise only once the response body has ended,
+// since the response may be made from the request's body (a stream passed
+// through unread), which draining it earlier would steal from.
+async function settle(request, response) {
+  const body = request.body;
+  if (body === null || request.bodyUsed || body.locked) return response;
+  if (response.body === null || response.webSocket) {
+    await drainUnread(request).catch(() => {});
+    return response;
   }
+  const { readable, writable } = new TransformStream({ flush: () => drainUnread(request).catch(() => {}) });
+  response.body.pipeTo(writable).catch(() => {});
+  return new Response(readable, response);
+}
+
+async function serveFetch(self, request) {
+  let response;
+  try {
+    response = await call(wasm.fetch, self, request);
+  } catch (error) {
+    await drainUnread(request).catch(() => {});
+    throw error;
+  }
+  return settle(request, response);
+}
+
+export default class Worker extends WorkerEntrypoint {
 /*HANDLERS*/
 }
+
+// The handlers the runtime calls on a Durable Object, as workers-rs names
+// them (`#[durable_object]`).
+const OBJECT_HANDLERS = ["fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "connect"];
+
+// A Durable Object class of the module, with the default export's trap
+// recovery: each call runs guarded, and an object made on an instance that
+// has since been reset is made again (its state lives in storage, not in
+// the Wasm memory that was lost).
+function durableObject(Inner) {
+  class Wrapped extends DurableObject {
+    constructor(ctx, env) {
+      super(ctx, env);
+      this.make();
+    }
+
+    make() {
+      recoverIfPoisoned();
+      try {
+        this.inner = new Inner(this.ctx, this.env);
+      } catch (error) {
+        markIfTrap(error);
+        throw error;
+      }
+      this.generation = generation;
+    }
+  }
+  for (const name of OBJECT_HANDLERS) {
+    if (typeof Inner.prototype[name] !== "function") continue;
+    Wrapped.prototype[name] = function (...args) {
+      return guard(() => {
+        if (this.generation !== generation) this.make();
+        return this.inner[name](...args);
+      });
+    };
+  }
+  Object.defineProperty(Wrapped, "name", { value: Inner.name });
+  return Wrapped;
+}
+
+/*CLASSES*/

@@ -11,6 +11,7 @@ pub mod reorder;
 pub mod rewrite;
 pub mod strip;
 pub mod validate;
+pub mod wrangler;
 
 use std::io::Write;
 

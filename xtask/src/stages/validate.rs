@@ -36,15 +36,10 @@ pub struct Contract {
 
 impl Contract {
     /// The contract of a module as wasm-bindgen left it, plus what the entry calls.
-    pub fn of(module: &walrus::Module, entry_calls: &[&str]) -> Contract {
+    pub fn of(module: &walrus::Module, entry_calls: &[String]) -> Contract {
         Contract {
             imports: module.imports.iter().map(|i| (i.module.clone(), i.name.clone())).collect(),
-            exports: module
-                .exports
-                .iter()
-                .map(|e| e.name.clone())
-                .chain(entry_calls.iter().map(|s| s.to_string()))
-                .collect(),
+            exports: module.exports.iter().map(|e| e.name.clone()).chain(entry_calls.iter().cloned()).collect(),
         }
     }
 }
