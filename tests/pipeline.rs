@@ -16,6 +16,7 @@ use edge_fn_e2e::{cases, ensure, workspace_root};
 const CASES: &[Case<()>] = cases![
     two_clean_builds_are_byte_identical,
     over_budget_fails_and_keeps_the_previous_build,
+    a_crate_that_is_not_a_worker_fails_and_keeps_the_previous_build,
     an_unwritable_output_directory_fails_cleanly,
     ctrl_c_during_optimization_keeps_the_previous_build,
 ];
@@ -98,6 +99,18 @@ fn over_budget_fails_and_keeps_the_previous_build(_: &()) -> Result<(), String> 
     Ok(())
 }
 
+fn a_crate_that_is_not_a_worker_fails_and_keeps_the_previous_build(_: &()) -> Result<(), String> {
+    let (dir, before) = good_build("not-a-worker")?;
+    for (package, expected) in [("xtask", "crate-type = [\"cdylib\"]"), ("no-such-crate", "worker crates: edge-fn")] {
+        let output = run(xtask_build(&dir, &["-p", package]))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        ensure!(!output.status.success(), "`-p {package}` succeeded");
+        ensure!(stderr.contains(expected), "`-p {package}`: {stderr}");
+    }
+    ensure!(snapshot(&dir) == before, "the previous build changed");
+    Ok(())
+}
+
 fn an_unwritable_output_directory_fails_cleanly(_: &()) -> Result<(), String> {
     // procfs refuses new directories, even to root.
     let output = run(xtask_build(Path::new("/proc/edge-fn/build"), &["--quiet"]))?;
@@ -142,7 +155,7 @@ fn ctrl_c_during_optimization_keeps_the_previous_build(_: &()) -> Result<(), Str
         .collect();
     ensure!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
     // And the previous build is still deployable.
-    let dry_run = Command::new("node")
+    let dry_run = Command::new(edge_fn_e2e::node())
         .arg(workspace_root().join("node_modules/wrangler/bin/wrangler.js"))
         .args(["deploy", "--dry-run", "--outdir"])
         .arg(dir.parent().unwrap().join("dry-run"))

@@ -21,6 +21,12 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
 }
 
+/// The Node.js wrangler runs on: the project's own, installed from npm (the
+/// `node` package in package.json) by `cargo xtask test`.
+pub fn node() -> PathBuf {
+    workspace_root().join("node_modules/node/bin/node")
+}
+
 /// The value after `name` among the arguments, for the harness's binaries,
 /// which `cargo xtask` runs with every argument given.
 pub fn arg_value<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {

@@ -111,14 +111,15 @@ impl Worker {
     ) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
-        if !wrangler.exists() {
-            return Err("wrangler is not installed; run `cargo xtask test` (it runs `npm ci`)".into());
+        let node = crate::node();
+        if !wrangler.exists() || !node.exists() {
+            return Err("wrangler or its Node.js is not installed; run `cargo xtask test` (it runs `npm ci`)".into());
         }
         let port = free_port()?;
         let inspector_port = free_port()?;
         let log = scratch.path().join("wrangler.log");
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new("node")
+        let child = Command::new(&node)
             .arg(&wrangler)
             .arg("dev")
             .arg("--config")

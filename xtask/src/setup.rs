@@ -13,7 +13,8 @@ use crate::progress::Progress;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Oldest Node.js the pinned wrangler runs on.
+/// Oldest Node.js whose npm installs the packages (wrangler itself runs on
+/// the project's Node.js 24, installed by `npm ci`: see `node.rs`).
 const MIN_NODE_MAJOR: u32 = 20;
 
 /// Makes sure the toolchain that builds `root` has the wasm32 target, and
@@ -86,6 +87,13 @@ pub fn ensure_npm_packages(root: &Path, progress: &Progress) -> Result<()> {
     if !status.success() {
         bail!("`npm ci` failed ({status}); check the npm registry is reachable and retry");
     }
+    if !root.join(crate::node::PROJECT_NODE).exists() {
+        bail!(
+            "`npm ci` did not install the project's Node.js ({}; the `node` package fetches it from the npm \
+             registry in its install script): check that npm runs install scripts and retry",
+            crate::node::PROJECT_NODE
+        );
+    }
     Ok(())
 }
 
@@ -97,7 +105,7 @@ fn check_node() -> Result<()> {
     let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     match node_major(&version) {
         Some(major) if major >= MIN_NODE_MAJOR => Ok(()),
-        _ => bail!("Node.js {version} is too old; wrangler needs Node.js {MIN_NODE_MAJOR} or newer"),
+        _ => bail!("Node.js {version} is too old; `npm ci` needs Node.js {MIN_NODE_MAJOR} or newer"),
     }
 }
 
