@@ -52,11 +52,16 @@ pub const MEMORY_STEPS: [u32; 5] = [6, 12, 24, 48, 64];
 /// The Wasm memory a worker may use in the memory section.
 pub const MEMORY_LIMIT: u64 = 128 << 20;
 
+/// The phases a worker reports in `Server-Timing`.
+pub const PHASES: [&str; 3] = ["decode", "resize", "encode"];
+
 /// One timed series: wall and in-worker milliseconds.
 #[derive(Default)]
 pub struct Series {
     pub wall: Vec<f64>,
     pub worker: Vec<f64>,
+    /// Each of [`PHASES`], where the worker reports them.
+    pub phases: [Vec<f64>; 3],
     /// A failure instead of figures (e.g. the worker ran out of memory).
     pub failure: Option<String>,
 }
@@ -71,6 +76,9 @@ impl Series {
                 "wall_p99_ms": percentile(&self.wall, 99),
                 "worker_p50_ms": percentile(&self.worker, 50),
                 "worker_p99_ms": percentile(&self.worker, 99),
+                "phases_p50_ms": PHASES.iter().zip(&self.phases)
+                    .map(|(name, samples)| (name.to_string(), json!(percentile(samples, 50))))
+                    .collect::<serde_json::Map<_, _>>(),
             }),
         }
     }
@@ -97,21 +105,33 @@ pub fn time_worker(worker: &Worker, body: &[u8], query: &str, runs: usize) -> Se
         };
         if i >= 2 {
             series.wall.push(wall);
-            series.worker.push(res.header("server-timing").map(phases_ms).unwrap_or(f64::NAN));
+            let timing = res.header("server-timing").unwrap_or_default();
+            let phases = PHASES.map(|name| phase_ms(timing, name));
+            series.worker.push(phases_total(&phases));
+            for (samples, ms) in series.phases.iter_mut().zip(phases) {
+                samples.push(ms);
+            }
         }
     }
     series
 }
 
-/// decode + resize + encode of a `Server-Timing` header, in milliseconds.
-fn phases_ms(timing: &str) -> f64 {
+/// The sum of the phases a worker reported (NaN when it reported none).
+fn phases_total(phases: &[f64]) -> f64 {
+    let reported: Vec<f64> = phases.iter().copied().filter(|ms| !ms.is_nan()).collect();
+    if reported.is_empty() { f64::NAN } else { reported.iter().sum() }
+}
+
+/// The `phase` metric of a `Server-Timing` header, in milliseconds (NaN
+/// when missing, e.g. from a worker that reports no phases).
+fn phase_ms(timing: &str, phase: &str) -> f64 {
     timing
         .split(',')
-        .filter_map(|m| {
+        .find_map(|m| {
             let (name, dur) = m.trim().split_once(";dur=")?;
-            ["decode", "resize", "encode"].contains(&name).then(|| dur.parse::<f64>().ok())?
+            (name == phase).then(|| dur.parse::<f64>().ok())?
         })
-        .sum()
+        .unwrap_or(f64::NAN)
 }
 
 /// Runs sharp on `file` on the host: `runs` timed resizes after warm-up.
@@ -173,7 +193,12 @@ mod tests {
     #[test]
     fn server_timing_phases_add_up() {
         let t = "fetch;dur=9.0, decode;dur=1.5, resize;dur=2.0, encode;dur=0.5, wasm-memory;desc=\"65536\"";
-        assert_eq!(phases_ms(t), 4.0);
+        let phases = PHASES.map(|name| phase_ms(t, name));
+        assert_eq!(phases, [1.5, 2.0, 0.5]);
+        assert_eq!(phases_total(&phases), 4.0);
+        let partial = PHASES.map(|name| phase_ms("decode;dur=3, encode;dur=1", name));
+        assert_eq!(phases_total(&partial), 4.0);
+        assert!(phases_total(&PHASES.map(|name| phase_ms("", name))).is_nan());
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn run() -> Result<(), String> {
     }
 
     print_tables(&speed, &memory_ours, &memory_photon);
+    print_phases(&speed);
     print_options(&options);
     let largest = |steps: &[(u32, Value)]| steps.iter().filter(|(_, r)| r["ok"] == true).map(|(mp, _)| *mp).max();
     let results = json!({
@@ -101,6 +102,22 @@ fn run() -> Result<(), String> {
     let json_path = args.path("--json")?;
     let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, text).map_err(|e| format!("cannot write {}: {e}", json_path.display()))
+}
+
+/// Where each case's time goes, in edge-fn: its phases, and the rest of the
+/// wall time (the request and response bodies through wrangler's proxy and
+/// workerd, and the entry).
+fn print_phases(speed: &[(String, [Series; 3])]) {
+    println!("\nwhere edge-fn's time goes, ms (p50 of each phase; transport = wall - the phases' sum)");
+    println!("  {:<40} {:>8} {:>8} {:>8} {:>10}", "", "decode", "resize", "encode", "transport");
+    for (name, [ours, _, _]) in speed {
+        if ours.failure.is_some() {
+            continue;
+        }
+        let [decode, resize, encode] = ours.phases.each_ref().map(|s| bench::percentile(s, 50));
+        let transport = bench::percentile(&ours.wall, 50) - bench::percentile(&ours.worker, 50);
+        println!("  {name:<40} {decode:>8.1} {resize:>8.1} {encode:>8.1} {transport:>10.1}");
+    }
 }
 
 fn print_options(options: &[(&str, Series)]) {
