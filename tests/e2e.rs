@@ -280,6 +280,16 @@ fn the_avif_build_answers_avif_where_accepted(ctx: &Ctx) -> Result<(), String> {
     let at = avif.windows(4).position(|b| b == b"ispe").ok_or("no ispe box")? + 8;
     let read = |i: usize| avif.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     ensure!((read(at), read(at + 4)) == (Some(300), Some(200)), "ispe {:?}", (read(at), read(at + 4)));
+    // Decoded independently (sharp: libheif's AV1 decoder), against the
+    // worker's lossless rendition of the same pixels: at the default quality
+    // (85) at least 30 dB.
+    let decoded = fixtures::decode_with_sharp(avif)?;
+    let lossless = send("/?w=300&f=png", photo.clone())?;
+    let lossless = image::load_from_memory(lossless.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
+    ensure!(decoded.dimensions() == (300, 200), "sharp decodes {:?}", decoded.dimensions());
+    let psnr = fixtures::psnr(&decoded, &lossless);
+    println!("    AVIF 300x200 at q85: PSNR {psnr:.1} dB against the lossless rendition (sharp decodes it)");
+    ensure!(psnr >= 30.0, "AVIF PSNR {psnr:.1} dB, under the 30 dB floor");
     let webp = fixtures::encode(&fixtures::gradient(1300, 20), ImageFormat::Png);
     expect_image(&send("/?f=avif", webp)?, ImageFormat::WebP, 1300, 20).map_err(|e| format!("past 1200 px: {e}"))?;
     expect_image(&post(ctx, "/?w=300&f=avif", photo)?, ImageFormat::WebP, 300, 200)
