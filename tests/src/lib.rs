@@ -6,6 +6,7 @@
 //! Every process started here is stopped by its process group id when its
 //! guard drops, which also happens when a test fails.
 
+pub mod cpu_profile;
 pub mod fixtures;
 pub mod load;
 pub mod origin;

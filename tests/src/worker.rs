@@ -60,6 +60,9 @@ pub struct Worker {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
+    /// The port of wrangler's inspector proxy (Chrome DevTools protocol, for
+    /// workerd's V8).
+    pub inspector_port: u16,
     log: PathBuf,
     _scratch: TempDir,
 }
@@ -141,7 +144,8 @@ impl Worker {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start wrangler with node: {e}"))?;
-        let mut worker = Worker { child, base_url: format!("http://127.0.0.1:{port}"), log, _scratch: scratch };
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut worker = Worker { child, base_url, inspector_port, log, _scratch: scratch };
         worker.wait_ready()?;
         Ok(worker)
     }

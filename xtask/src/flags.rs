@@ -59,6 +59,31 @@ pub enum Command {
     /// error, or Wasm memory past `--max-memory-mib`. Not part of `cargo
     /// xtask test`.
     Load(LoadArgs),
+    /// Show where the worker's time goes, function by function: builds it
+    /// with function names kept (`--profile profiling`), runs it in local
+    /// workerd, and samples V8's CPU profiler (through wrangler's inspector)
+    /// while the 12 MP photo-like JPEG is resized `--runs` times.
+    ///
+    /// Prints self time per crate and per function, in ms a request; writes
+    /// target/profile/worker.cpuprofile for Chrome DevTools. Not part of
+    /// `cargo xtask test`.
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Requests profiled (after two warm-ups).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub runs: u64,
+    /// The request's path and query; the body is the 12 MP JPEG.
+    #[arg(long, value_name = "PATH", default_value = "/?w=800&f=jpeg&q=80")]
+    pub query: String,
+    /// How many crates and functions to list.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub top: usize,
+    /// Print only errors, warnings and results.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

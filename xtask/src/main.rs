@@ -11,6 +11,7 @@ mod interrupt;
 mod load;
 mod node;
 mod package;
+mod profile;
 mod progress;
 mod report;
 mod settings;
@@ -56,6 +57,7 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
                 flags::PipelineFlags { quiet: args.quiet, out_dir: Some(load::BUILD_DIR.into()), ..Default::default() };
             load::run(&settings::Settings::new(pipeline)?, &args)
         }
+        flags::Command::Profile(args) => profile::run(&args),
         flags::Command::Test(args) => {
             let settings = settings::Settings::new(flags::PipelineFlags { quiet: args.quiet, ..Default::default() })?;
             test::run(&settings, &args.cargo_test_args)
