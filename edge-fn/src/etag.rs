@@ -34,7 +34,7 @@ pub fn etag(source: Source<'_>, options: &Options, accepted: Accepted) -> String
         }
         Source::Bytes(bytes) => {
             hash.write(b"bytes\0");
-            hash.write(bytes);
+            hash.write(&bulk(bytes).to_le_bytes());
         }
     }
     hash.write(b"\0");
@@ -66,8 +66,32 @@ pub fn fnv64(bytes: &[u8]) -> u64 {
     hash.0
 }
 
-/// 64-bit FNV-1a: small, fast, and enough to tell outputs apart (this is a
-/// cache validator, not a security boundary).
+/// A 64-bit hash of a source's bytes, eight at a time: an xor, multiply and
+/// xor-shift chain (each step a bijection), then MurmurHash3's finalizer. FNV-1a, a byte at a time, took about
+/// 2 ms of a 12 MP JPEG's request in the worker (`cargo xtask profile`).
+/// Enough to tell sources apart: this is a cache validator, not a security
+/// boundary.
+fn bulk(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut hash = bytes.len() as u64 ^ 0x243f_6a88_85a3_08d3;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
+        hash = (hash ^ word).wrapping_mul(K);
+        // Carries a change in the high bits, which the product keeps there, down.
+        hash ^= hash >> 29;
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    hash = (hash ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
+/// 64-bit FNV-1a, for short strings: small, and enough to tell them apart.
 struct Fnv1a(u64);
 
 impl Default for Fnv1a {
@@ -104,6 +128,19 @@ mod tests {
         let tagged =
             |tag| etag(Source::Tagged { url: "https://a/x.png", etag: tag }, &options("w=10"), Accepted::default());
         assert_ne!(tagged("\"v1\""), tagged("\"v2\""));
+    }
+
+    #[test]
+    fn every_bit_and_the_length_of_a_source_count() {
+        let base: Vec<u8> = (0..67u8).collect();
+        let mut seen = std::collections::HashSet::from([bulk(&base)]);
+        for bit in 0..base.len() * 8 {
+            let mut flipped = base.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(seen.insert(bulk(&flipped)), "bit {bit} collides");
+        }
+        assert!(seen.insert(bulk(&base[..66])) && seen.insert(bulk(&[base.clone(), vec![0]].concat())));
+        assert_ne!(bulk(&[]), bulk(&[0]), "a zero byte is not nothing");
     }
 
     #[test]
