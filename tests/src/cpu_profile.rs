@@ -74,11 +74,16 @@ pub fn summarize(profile: &Value) -> (Vec<Share>, Vec<Share>, f64) {
     let deltas = profile["timeDeltas"].as_array().cloned().unwrap_or_default();
     let names: HashMap<u64, String> =
         nodes.iter().filter_map(|n| Some((n["id"].as_u64()?, display_name(&n["callFrame"])))).collect();
-    // Each sample's time is the delta to the next sample.
+    // Each sample's time is the delta to the next sample, at most ten times
+    // the usual one: workerd takes no samples while no request runs, and
+    // that gap would otherwise count for the last frame before it.
+    let mut usual: Vec<f64> = deltas.iter().filter_map(Value::as_f64).filter(|d| *d > 0.0).collect();
+    usual.sort_by(f64::total_cmp);
+    let cap = usual.get(usual.len() / 2).map_or(f64::INFINITY, |median| 10.0 * median);
     let mut by_function: HashMap<String, f64> = HashMap::new();
     for (i, sample) in samples.iter().enumerate() {
         let Some(name) = sample.as_u64().and_then(|id| names.get(&id)) else { continue };
-        let ms = deltas.get(i + 1).and_then(Value::as_f64).unwrap_or(0.0) / 1000.0;
+        let ms = deltas.get(i + 1).and_then(Value::as_f64).unwrap_or(0.0).min(cap) / 1000.0;
         *by_function.entry(name.clone()).or_default() += ms;
     }
     let mut by_crate: HashMap<String, f64> = HashMap::new();
@@ -145,15 +150,15 @@ mod tests {
                 { "id": 3, "callFrame": { "functionName": "edge_fn::resize::resize", "url": "" } },
                 { "id": 4, "callFrame": { "functionName": "call", "url": "file:///b/worker.mjs" } },
             ],
-            "samples": [2, 2, 3, 4, 2],
-            "timeDeltas": [0, 1000, 2000, 1000, 1000],
+            "samples": [2, 2, 3, 4, 2, 3],
+            "timeDeltas": [0, 1000, 2000, 1000, 1000, 900000],
         });
         let (functions, crates, total) = summarize(&profile);
-        assert_eq!(functions[0], Share { name: "jpeg_decoder::huffman::decode".into(), ms: 3.0 });
+        assert_eq!(functions[0], Share { name: "jpeg_decoder::huffman::decode".into(), ms: 13.0 });
         assert_eq!(functions[1], Share { name: "call".into(), ms: 1.0 });
         assert_eq!(functions[2], Share { name: "edge_fn::resize::resize".into(), ms: 1.0 });
-        assert_eq!(total, 5.0, "the last sample has no next delta");
-        assert_eq!(crates.iter().find(|c| c.name == "jpeg_decoder").map(|c| c.ms), Some(3.0));
+        assert_eq!(total, 15.0, "the gap before the last sample counts ten usual samples; the last none");
+        assert_eq!(crates.iter().find(|c| c.name == "jpeg_decoder").map(|c| c.ms), Some(13.0));
         assert_eq!(crates.iter().find(|c| c.name == "(JS or unnamed)").map(|c| c.ms), Some(1.0));
     }
 
