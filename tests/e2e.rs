@@ -72,7 +72,8 @@ const CASES: &[Case<Ctx>] = cases![
     resized_output_matches_a_host_reference_by_psnr,
     the_hostile_corpus_gets_4xx_json_and_the_worker_survives,
     a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory,
-    a_progressive_jpeg_too_large_to_plan_is_413,
+    a_33_megapixel_progressive_jpeg_resizes_within_64_mb_of_wasm_memory,
+    a_progressive_jpeg_too_large_to_plan_at_full_scale_is_413,
     an_error_before_reading_the_body_keeps_the_next_request_working,
     a_panic_does_not_poison_the_next_request,
     a_build_that_keeps_panic_messages_recovers_too,
@@ -700,9 +701,19 @@ fn a_48_megapixel_jpeg_resizes_within_64_mb_of_wasm_memory(ctx: &Ctx) -> Result<
     Ok(())
 }
 
-fn a_progressive_jpeg_too_large_to_plan_is_413(ctx: &Ctx) -> Result<(), String> {
+fn a_33_megapixel_progressive_jpeg_resizes_within_64_mb_of_wasm_memory(ctx: &Ctx) -> Result<(), String> {
+    let jpeg = fixtures::photo_jpeg(7008, 4672, true);
+    let res = post(ctx, "/?width=1024", jpeg)?;
+    expect_image(&res, ImageFormat::Jpeg, 1024, 683)?;
+    let memory = wasm_memory(&res)?;
+    println!("    33 MP progressive JPEG -> 1024 px: Wasm memory high-water {:.1} MiB", memory as f64 / 1048576.0);
+    ensure!(memory <= 64 << 20, "Wasm memory grew to {memory} bytes, over 64 MiB");
+    Ok(())
+}
+
+fn a_progressive_jpeg_too_large_to_plan_at_full_scale_is_413(ctx: &Ctx) -> Result<(), String> {
     let jpeg = fixtures::photo_jpeg(8000, 6000, true);
-    let json = expect_error(&post(ctx, "/?width=1024", jpeg)?, 413, "too_large")?;
+    let json = expect_error(&post(ctx, "/?width=7000", jpeg)?, 413, "too_large")?;
     ensure!(json.to_string().contains("progressive"), "{json}");
     Ok(())
 }

@@ -35,7 +35,9 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
     let classes: Vec<(&str, Vec<u8>, &str)> = vec![
         ("jpeg baseline 12 MP, 1/4 scale", fixtures::photo_jpeg(4000, 3000, false), "w=800"),
         ("jpeg baseline, full scale", fixtures::photo_jpeg(1200, 900, false), "w=1100"),
-        ("jpeg progressive", fixtures::photo_jpeg(1600, 1200, true), "w=400"),
+        ("jpeg progressive, 1/4 scale", fixtures::photo_jpeg(1600, 1200, true), "w=400"),
+        ("jpeg progressive, 1/2 scale", fixtures::photo_jpeg(1600, 1200, true), "w=700"),
+        ("jpeg progressive, full scale", fixtures::photo_jpeg(1000, 800, true), "w=900"),
         ("jpeg grey", fixtures::encode(&fixtures::gradient(1000, 800).grayscale(), ImageFormat::Jpeg), "w=300"),
         ("jpeg cmyk", fixtures::cmyk_jpeg(800, 600), "w=200"),
         ("png rgba 8-bit", png(1500, 1000, ColorType::Rgba, BitDepth::Eight, false), "w=400"),

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::limits::{
     MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
 };
+use crate::progressive::{Baseline, Input};
 use crate::survey;
 
 /// What the header says, before any pixel is decoded.
@@ -29,8 +30,9 @@ pub struct Header {
     pub height: u32,
     /// The EXIF orientation (applied after resizing).
     pub orientation: Orientation,
-    /// Progressive JPEG: the decoder keeps every DCT coefficient of the
-    /// full-size image until the last scan.
+    /// Progressive JPEG: the decoder keeps the DCT coefficients of the
+    /// full-size image until the last scan (all of them at full scale; see
+    /// `progressive` for the others).
     pub progressive: bool,
     /// Samples per pixel the decoder produces (1 grey … 4 RGBA or CMYK).
     pub channels: u8,
@@ -111,7 +113,7 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
 
 fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
     let jpeg = survey::jpeg(input);
-    let mut decoder = jpeg_decoder::Decoder::new(input);
+    let mut decoder = jpeg_decoder::Decoder::new(Input::Bytes(input));
     decoder.read_info().map_err(jpeg_error)?;
     let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
     let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
@@ -203,8 +205,13 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
     let c = u64::from(header.channels) * u64::from(header.sample_bytes);
     let held = match header.format {
         ImageFormat::Jpeg => {
-            // Progressive: every coefficient (2 bytes) of every block until the last scan.
-            let coefficients = if header.progressive { header.jpeg.blocks * 64 * 2 } else { 0 };
+            // Progressive: every coefficient (2 bytes) of every block until
+            // the last scan; scaled down, only those the IDCT reads.
+            let coefficients = match (header.progressive, denominator) {
+                (false, _) => 0,
+                (true, 1) => header.jpeg.blocks * 64 * 2,
+                (true, _) => crate::progressive::held_bytes(header.jpeg.blocks, denominator),
+            };
             // Component planes at the output scale, the interleaved output,
             // the coefficients, then the RGBA expansion (which may not fit
             // where the decoder was).
@@ -246,7 +253,7 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
 pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
     match format {
         ImageFormat::Jpeg => {
-            let mut decoder = jpeg_decoder::Decoder::new(input);
+            let mut decoder = jpeg_decoder::Decoder::new(Input::Bytes(input));
             decoder.read_info().ok()?;
             decoder.exif_data().map(<[u8]>::to_vec)
         }
@@ -256,6 +263,12 @@ pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
 }
 
 fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
+    let input = if header.progressive && denominator > 1 {
+        // Only the coefficients the scaled IDCT reads, as a baseline JPEG.
+        Input::Reduced(Box::new(Baseline::new(input, denominator)?))
+    } else {
+        Input::Bytes(input)
+    };
     let (pixels, info) = {
         let mut decoder = jpeg_decoder::Decoder::new(input);
         decoder.set_max_decoding_buffer_size(crate::limits::MAX_WORKING_BYTES as usize);

@@ -22,6 +22,7 @@ pub mod heap;
 pub mod limits;
 pub mod options;
 pub mod orient;
+pub mod progressive;
 pub mod request;
 pub mod resize;
 pub mod signing;

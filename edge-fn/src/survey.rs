@@ -36,24 +36,8 @@ pub fn jpeg(data: &[u8]) -> Jpeg {
     let mut survey = Jpeg::default();
     // Component id and its blocks (with MCU padding), from the frame header.
     let mut components: Vec<(u8, u64)> = Vec::new();
-    let mut pos = 2;
-    while let Some(offset) = data.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
-        pos += offset;
-        while data.get(pos) == Some(&0xFF) {
-            pos += 1;
-        }
-        let Some(&marker) = data.get(pos) else { break };
-        pos += 1;
-        match marker {
-            0xD9 => break,
-            0x00 | 0x01 | 0xD0..=0xD8 => continue,
-            _ => {}
-        }
-        let Some(length) = data.get(pos..pos + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
-            break;
-        };
-        let Some(segment) = data.get(pos + 2..pos + length.max(2)) else { break };
-        pos += length;
+    for (marker, segment, _) in segments(data) {
+        let Some(segment) = segment else { break };
         match marker {
             // Start of frame (not DHT, JPG or DAC).
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => components = frame_blocks(segment),
@@ -66,13 +50,46 @@ pub fn jpeg(data: &[u8]) -> Jpeg {
                     .chunks_exact(2)
                     .filter_map(|c| components.iter().find(|(id, _)| *id == c[0]).map(|(_, blocks)| blocks))
                     .sum::<u64>();
-                pos = end_of_entropy_data(data, pos);
             }
             _ => {}
         }
     }
     survey.blocks = components.iter().map(|(_, blocks)| blocks).sum();
     survey
+}
+
+/// A JPEG's marker segments after SOI, up to EOI: the marker, its body
+/// (`None`, and the end, where the data ends inside it) and the offset after
+/// it. After a scan header (SOS) that offset is where its entropy-coded data
+/// starts; the walk skips the data.
+pub(crate) fn segments(data: &[u8]) -> impl Iterator<Item = (u8, Option<&[u8]>, usize)> + '_ {
+    let mut pos = 2;
+    std::iter::from_fn(move || {
+        loop {
+            pos += data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+            while data.get(pos) == Some(&0xFF) {
+                pos += 1;
+            }
+            let marker = *data.get(pos)?;
+            pos += 1;
+            match marker {
+                0xD9 => return None,
+                0x00 | 0x01 | 0xD0..=0xD8 => continue,
+                _ => {}
+            }
+            let length = data.get(pos..pos + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+            let Some(segment) = length.filter(|&l| l >= 2).and_then(|l| data.get(pos + 2..pos + l)) else {
+                pos = data.len();
+                return Some((marker, None, pos));
+            };
+            pos += 2 + segment.len();
+            let after = pos;
+            if marker == 0xDA {
+                pos = end_of_entropy_data(data, pos);
+            }
+            return Some((marker, Some(segment), after));
+        }
+    })
 }
 
 /// Each component's blocks from a start-of-frame segment.

@@ -199,8 +199,8 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
         } else {
             String::new()
         };
-        let progressive = if header.progressive {
-            " (progressive JPEG keeps every coefficient of the full image while decoding)"
+        let progressive = if header.progressive && denominator == 1 {
+            " (a progressive JPEG decoded at full scale keeps every coefficient of the image while decoding)"
         } else {
             ""
         };
@@ -927,10 +927,10 @@ mod tests {
         assert_eq!(json, expected);
         let turned = describe(&png(64, 48), &query("f=json&rotate=90")).unwrap();
         assert!(turned.contains("\"width\":48,\"height\":64}"), "{turned}");
-        // A 48 MP progressive JPEG is too large to plan an image for, but is
+        // A 48 MP progressive JPEG is too large to plan at full scale, but is
         // described: nothing is decoded. Past the decoder's limits it is a 413 still.
         let big = fixtures::jpeg_with_extra_scans(8000, 6000, 0);
-        assert_eq!(prepare(&big, &query("w=10"), Accepted::default()).unwrap_err().status(), 413);
+        assert_eq!(prepare(&big, &query("w=7900"), Accepted::default()).unwrap_err().status(), 413);
         assert!(describe(&big, &query("f=json&w=10")).unwrap().contains("\"width\":8000,\"height\":6000"));
         let huge = fixtures::png_header(50_000, 50_000);
         assert_eq!(describe(&huge, &query("f=json")).unwrap_err().status(), 413);
@@ -1035,11 +1035,14 @@ mod tests {
 
     #[test]
     fn what_cannot_fit_is_refused_before_decoding_with_the_numbers() {
-        let err = plan(&header(ImageFormat::Jpeg, 8000, 6000, true, 3), &query("width=1024"), Accepted::default())
-            .unwrap_err();
+        let progressive = header(ImageFormat::Jpeg, 8000, 6000, true, 3);
+        let err = plan(&progressive, &query("width=7000"), Accepted::default()).unwrap_err();
         assert_eq!(err.status(), 413);
         let message = err.to_string();
         assert!(message.contains("progressive") && message.contains("64 MiB"), "{message}");
+        // Scaled down, it keeps a fraction of the coefficients (`progressive.rs`).
+        let scaled = plan(&progressive, &query("width=900"), Accepted::default()).unwrap();
+        assert_eq!(scaled.denominator, 8);
         let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024"), Accepted::default())
             .unwrap_err();
         assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");

@@ -6,6 +6,8 @@
 //! - speed: a photo-like 12 MP JPEG and a 2 MP PNG with alpha, each resized
 //!   to 800 px wide as JPEG q80 and as WebP; p50/p99 of the wall time and of
 //!   the worker's own `Server-Timing` (decode + resize + encode);
+//! - progressive: a 33 MP photo, baseline and progressive, to 1024 px: the
+//!   time of each and the progressive one's Wasm memory;
 //! - memory: the largest JPEG (6…64 MP) each worker resizes to 1024 px wide
 //!   with its Wasm memory within 128 MiB.
 
@@ -45,6 +47,13 @@ pub const OPTION_CASES: [(&str, &str); 9] = [
     ("flip=hv, rotate=90", "&flip=hv&rotate=90"),
     ("metadata=keep", "&metadata=keep"),
 ];
+
+/// The progressive section: the same 33 MP photo (7008×4672, the size of a
+/// 33 MP camera's frames) baseline and progressive, resized to 1024 px wide.
+pub const PROGRESSIVE_SIZE: (u32, u32) = (7008, 4672);
+
+/// The query of the progressive section.
+pub const PROGRESSIVE_QUERY: &str = "/?w=1024&f=jpeg&q=80";
 
 /// Megapixel steps of the memory section (4:3 photos).
 pub const MEMORY_STEPS: [u32; 5] = [6, 12, 24, 48, 64];

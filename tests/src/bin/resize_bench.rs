@@ -6,8 +6,11 @@
 use std::process::ExitCode;
 
 use edge_fn_e2e::Args;
-use edge_fn_e2e::resize_bench::{self as bench, MEMORY_STEPS, OPTION_CASES, SPEED_OUTPUTS, Series};
+use edge_fn_e2e::resize_bench::{
+    self as bench, MEMORY_STEPS, OPTION_CASES, PROGRESSIVE_QUERY, PROGRESSIVE_SIZE, SPEED_OUTPUTS, Series,
+};
 use edge_fn_e2e::worker::Worker;
+use edge_fn_e2e::{fixtures, worker};
 use serde_json::{Value, json};
 
 fn main() -> ExitCode {
@@ -46,6 +49,24 @@ fn run() -> Result<(), String> {
         println!("  timing options: {name}");
         options.push((name, bench::time_worker(&ours, photo, &format!("/?w=800&f=jpeg&q=80{extra}"), runs)));
     }
+    // Fewer runs: each request carries about 3 MB.
+    let progressive_runs = runs.div_ceil(3);
+    let (w, h) = PROGRESSIVE_SIZE;
+    let mut progressive = Vec::new();
+    // Progressive first: the instance's memory high-water is then its own.
+    for (name, is_progressive) in [("progressive", true), ("baseline", false)] {
+        println!("  timing the 33 MP photo, {name} -> 1024 px: edge-fn");
+        let jpeg = fixtures::photo_jpeg(w, h, is_progressive);
+        let series = bench::time_worker(&ours, &jpeg, PROGRESSIVE_QUERY, progressive_runs);
+        // The Wasm memory after one more request (memory never shrinks).
+        let memory = minreq::post(ours.url(PROGRESSIVE_QUERY))
+            .with_body(jpeg)
+            .with_timeout(worker::REQUEST_TIMEOUT_SECS)
+            .send()
+            .ok()
+            .and_then(|res| res.header("server-timing").and_then(worker::wasm_memory));
+        progressive.push((name, series, memory));
+    }
     let mut memory_ours = Vec::new();
     for (mp, jpeg) in &memory_inputs {
         println!("  memory: {mp} MP JPEG -> 1024 px: edge-fn");
@@ -79,6 +100,7 @@ fn run() -> Result<(), String> {
     print_tables(&speed, &memory_ours, &memory_photon);
     print_phases(&speed);
     print_options(&options);
+    print_progressive(&progressive);
     let largest = |steps: &[(u32, Value)]| steps.iter().filter(|(_, r)| r["ok"] == true).map(|(mp, _)| *mp).max();
     let results = json!({
         "speed": speed.iter().map(|(name, [ours, photon, sharp])| json!({
@@ -95,6 +117,12 @@ fn run() -> Result<(), String> {
             "photon": memory_photon.iter().map(|(mp, r)| json!({ "megapixels": mp, "result": r })).collect::<Vec<_>>(),
             "edge_fn_largest_megapixels": largest(&memory_ours),
             "photon_largest_megapixels": largest(&memory_photon),
+        },
+        "progressive": {
+            "cases": progressive.iter().map(|(name, series, memory)| json!({
+                "jpeg": name, "edge_fn": series.json(), "wasm_memory_bytes": memory,
+            })).collect::<Vec<_>>(),
+            "progressive_over_baseline_p50": progressive_ratio(&progressive),
         },
         "options": options.iter().map(|(name, series)| json!({ "option": name, "edge_fn": series.json() })).collect::<Vec<_>>(),
         "runs": runs,
@@ -118,6 +146,36 @@ fn print_phases(speed: &[(String, [Series; 3])]) {
         let transport = bench::percentile(&ours.wall, 50) - bench::percentile(&ours.worker, 50);
         println!("  {name:<40} {decode:>8.1} {resize:>8.1} {encode:>8.1} {transport:>10.1}");
     }
+}
+
+/// The progressive photo's p50 wall time over the baseline one's.
+fn progressive_ratio(cases: &[(&str, Series, Option<u64>)]) -> f64 {
+    match cases {
+        [(_, progressive, _), (_, baseline, _)] => {
+            bench::percentile(&progressive.wall, 50) / bench::percentile(&baseline.wall, 50)
+        }
+        _ => f64::NAN,
+    }
+}
+
+fn print_progressive(cases: &[(&str, Series, Option<u64>)]) {
+    let (w, h) = PROGRESSIVE_SIZE;
+    println!(
+        "\nprogressive JPEG: the same {w}x{h} photo -> 1024 px JPEG q80, edge-fn, ms (p50 wall, in the worker, decode)"
+    );
+    for (name, series, memory) in cases {
+        match &series.failure {
+            Some(failure) => println!("  {name:<12} failed: {failure}"),
+            None => println!(
+                "  {name:<12} {:>8.1} {:>8.1} {:>8.1}   Wasm memory (instance high-water) {}",
+                bench::percentile(&series.wall, 50),
+                bench::percentile(&series.worker, 50),
+                bench::percentile(&series.phases[0], 50),
+                memory.map_or("unknown".into(), |m| format!("{:.1} MiB", m as f64 / 1048576.0)),
+            ),
+        }
+    }
+    println!("  progressive / baseline (p50 wall): {:.2}x (goal: at most 2x)", progressive_ratio(cases));
 }
 
 fn print_options(options: &[(&str, Series)]) {
