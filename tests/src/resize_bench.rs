@@ -3,8 +3,8 @@
 //! workerd the same way and get the same requests; libvips through sharp runs
 //! on the host as the native reference.
 //!
-//! - speed: a photo-like 12 MP JPEG and a 2 MP PNG with alpha, each resized
-//!   to 800 px wide as JPEG q80 and as WebP; p50/p99 of the wall time and of
+//! - speed: a photo-like 12 MP JPEG, a 2 MP PNG with alpha and two real
+//!   photographs, each resized to 800 px wide as JPEG q80 and as WebP; p50/p99 of the wall time and of
 //!   the worker's own `Server-Timing` (decode + resize + encode);
 //! - progressive: a 33 MP photo, baseline and progressive, to 1024 px: the
 //!   time of each and the progressive one's Wasm memory;
@@ -21,14 +21,26 @@ use serde_json::{Value, json};
 use crate::fixtures;
 use crate::worker::{REQUEST_TIMEOUT_SECS, Worker, wasm_memory};
 
-/// The inputs of the speed section: name, file name, bytes.
-pub fn speed_inputs() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+/// The real photographs of the speed section, from the quality section's
+/// photo directory (scikit-image's sample photos, PyPI): the two largest JPEGs.
+pub const PHOTOGRAPHS: [(&str, &str); 2] =
+    [("2 MP photograph (retina.jpg)", "retina.jpg"), ("0.9 MP photograph (hubble)", "hubble_deep_field.jpg")];
+
+/// The inputs of the speed section: name, file name, bytes. The photographs
+/// come from `photos` when given.
+pub fn speed_inputs(photos: Option<&Path>) -> Result<Vec<(String, String, Vec<u8>)>, String> {
     // 4240×2832 ≈ 12.0 MP; 1732×1155 ≈ 2.0 MP.
     let png = fixtures::encode(&fixtures::gradient(1732, 1155), ImageFormat::Png);
-    vec![
-        ("12 MP JPEG", "photo-12mp.jpg", fixtures::photo_jpeg(4240, 2832, false)),
-        ("2 MP PNG with alpha", "alpha-2mp.png", png),
-    ]
+    let mut inputs = vec![
+        ("12 MP JPEG".to_owned(), "photo-12mp.jpg".to_owned(), fixtures::photo_jpeg(4240, 2832, false)),
+        ("2 MP PNG with alpha".to_owned(), "alpha-2mp.png".to_owned(), png),
+    ];
+    for (name, file) in PHOTOGRAPHS.iter().filter(|_| photos.is_some()) {
+        let path = photos.expect("filtered").join(file);
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        inputs.push((name.to_string(), file.to_string(), bytes));
+    }
+    Ok(inputs)
 }
 
 /// The outputs of the speed section: name, `f=` value.

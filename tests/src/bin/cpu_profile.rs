@@ -28,7 +28,7 @@ fn run() -> Result<(), String> {
     };
     let (runs, top, query) = (number("--runs")?, number("--top")?, value("--query")?.to_owned());
     let out = PathBuf::from(value("--out")?);
-    let (input, _, photo) = resize_bench::speed_inputs().into_iter().next().ok_or("no speed input")?;
+    let (input, _, photo) = resize_bench::speed_inputs(None)?.into_iter().next().ok_or("no speed input")?;
     let worker = Worker::start(&PathBuf::from(value("--build")?), &[])?;
     let send = || -> Result<(), String> {
         let res = minreq::post(worker.url(&query))

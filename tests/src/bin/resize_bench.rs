@@ -1,6 +1,7 @@
 //! The resize-speed and memory sections of `cargo xtask bench`, which
 //! installs the peers, builds the worker and calls this with:
-//! `--ours DIR --photon-config FILE --node PATH --sharp-script FILE --scratch DIR --runs N --json FILE`.
+//! `--ours DIR --photon-config FILE --node PATH --sharp-script FILE --scratch DIR --runs N --json FILE`,
+//! and `--photos DIR` for the real photographs of the speed section.
 //! Prints a table and writes the figures as JSON.
 
 use std::process::ExitCode;
@@ -23,7 +24,8 @@ fn run() -> Result<(), String> {
     let scratch = args.scratch("--scratch")?;
     let (node, sharp_script) = (args.path("--node")?, args.path("--sharp-script")?);
 
-    let inputs = bench::speed_inputs();
+    let photos = args.path("--photos").ok();
+    let inputs = bench::speed_inputs(photos.as_deref())?;
     let memory_inputs: Vec<(u32, Vec<u8>)> = MEMORY_STEPS.iter().map(|&mp| (mp, bench::memory_input(mp))).collect();
     for (_, file, bytes) in &inputs {
         std::fs::write(scratch.join(file), bytes).map_err(|e| format!("cannot write {file}: {e}"))?;

@@ -84,7 +84,8 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     )?;
     progress
         .status("Measuring", &format!("resize speed and memory in workerd, {} requests per case", args.resize_runs));
-    let resize = resize::run(settings, &peers, &ours_dir, &dir, args.resize_runs)?;
+    let photos = quality::ensure_photos(&dir, &progress)?;
+    let resize = resize::run(settings, &peers, &ours_dir, &photos, &dir, args.resize_runs)?;
     let quality = quality::run(settings, &peers, &ours_dir, &dir, args.quality_runs)?;
 
     let results = json!({

@@ -76,7 +76,7 @@ pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs
 
 /// Extracts the photos from scikit-image's wheel (downloaded with pip from
 /// PyPI the first time) into `dir/photos`.
-fn ensure_photos(dir: &Path, progress: &Progress) -> Result<PathBuf> {
+pub(super) fn ensure_photos(dir: &Path, progress: &Progress) -> Result<PathBuf> {
     let photos = dir.join("photos");
     if PHOTOS.iter().all(|p| photos.join(p).is_file()) {
         return Ok(photos);

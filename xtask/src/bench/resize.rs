@@ -15,7 +15,14 @@ use crate::settings::Settings;
 const PHOTON_WORKER: &str = include_str!("js/photon-worker.mjs");
 const SHARP_SCRIPT: &str = include_str!("js/sharp.mjs");
 
-pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize) -> Result<Value> {
+pub fn run(
+    settings: &Settings,
+    peers: &Peers,
+    ours_dir: &Path,
+    photos: &Path,
+    dir: &Path,
+    runs: usize,
+) -> Result<Value> {
     // Beside node_modules, so that imports of the peers resolve.
     let worker = peers.npm.join("photon-worker.mjs");
     let sharp = peers.npm.join("sharp-bench.mjs");
@@ -35,6 +42,8 @@ pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs
         .arg(&sharp)
         .arg("--scratch")
         .arg(dir.join("scratch/images"))
+        .arg("--photos")
+        .arg(photos)
         .args(["--runs", &runs.to_string(), "--json"])
         .arg(&json)
         .status()
