@@ -15,7 +15,9 @@ fn no_clock() -> f64 {
 
 const CALLER: Caller<'static> = Caller { accepted: Accepted { webp: true, avif: false }, clock: &no_clock };
 
-/// Small valid images of every input format.
+/// Small valid images of every input format, and a progressive JPEG with
+/// successive approximation and restart markers (decoded by `progressive.rs`
+/// when scaled down).
 fn seeds() -> Vec<Vec<u8>> {
     let img = DynamicImage::ImageRgba8(image::RgbaImage::from_fn(23, 17, |x, y| {
         image::Rgba([(x * 11) as u8, (y * 15) as u8, ((x + y) * 7) as u8, 200])
@@ -28,6 +30,7 @@ fn seeds() -> Vec<Vec<u8>> {
             img.write_to(&mut out, format).unwrap();
             out.into_inner()
         })
+        .chain([include_bytes!("../src/testdata/libjpeg-turbo-progressive-restart.jpg").to_vec()])
         .collect()
 }
 
@@ -67,7 +70,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_behind_a_real_magic_never_panic(
-        which in 0usize..4,
+        which in 0usize..5,
         tail in prop::collection::vec(any::<u8>(), 0..2048),
         opts in options(),
     ) {
@@ -79,7 +82,7 @@ proptest! {
 
     #[test]
     fn mutated_images_never_panic(
-        which in 0usize..4,
+        which in 0usize..5,
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
@@ -97,7 +100,7 @@ proptest! {
     }
 
     #[test]
-    fn valid_images_with_any_options_succeed(which in 0usize..4, opts in options()) {
+    fn valid_images_with_any_options_succeed(which in 0usize..5, opts in options()) {
         let out = transform(&seeds()[which], &opts, &CALLER);
         prop_assert!(out.is_ok(), "{:?}", out.err());
     }
