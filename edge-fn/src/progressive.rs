@@ -1000,7 +1000,11 @@ mod tests {
         sampling: jpeg_encoder::SamplingFactor,
         restart: u16,
     ) -> Vec<u8> {
-        let channels = if colour == jpeg_encoder::ColorType::Luma { 1 } else { 3 };
+        let channels = match colour {
+            jpeg_encoder::ColorType::Luma => 1,
+            jpeg_encoder::ColorType::Cmyk | jpeg_encoder::ColorType::CmykAsYcck => 4,
+            _ => 3,
+        };
         let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height) * channels)
             .map(|i| {
                 let (p, c) = (i / channels, i % channels);
@@ -1018,8 +1022,8 @@ mod tests {
     }
 
     /// Every progressive variant the tests have: three encoders' scripts
-    /// (spectral selection and successive approximation), grey and colour,
-    /// 4:2:0, 4:2:2 and 4:4:4, restart intervals, sizes off the MCU grid.
+    /// (spectral selection and successive approximation), grey, colour, CMYK
+    /// and YCCK, 4:2:0, 4:2:2 and 4:4:4, restart intervals, sizes off the MCU grid.
     fn variants() -> Vec<(String, Vec<u8>)> {
         use jpeg_encoder::{ColorType, SamplingFactor};
         let mut variants: Vec<(String, Vec<u8>)> = [
@@ -1037,6 +1041,9 @@ mod tests {
                 ("grey", ColorType::Luma, SamplingFactor::R_4_4_4),
                 ("4:2:0", ColorType::Rgb, SamplingFactor::R_4_2_0),
                 ("4:4:4", ColorType::Rgb, SamplingFactor::R_4_4_4),
+                // Four components and the Adobe marker, which decides the colour transform.
+                ("CMYK", ColorType::Cmyk, SamplingFactor::R_4_4_4),
+                ("YCCK", ColorType::CmykAsYcck, SamplingFactor::R_4_2_0),
             ] {
                 for restart in [0, 2] {
                     variants.push((
