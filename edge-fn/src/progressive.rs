@@ -2,12 +2,12 @@
 //!
 //! A progressive JPEG sends each block's 64 coefficients over several scans, so
 //! a decoder keeps all of them for every block until the last scan:
-//! jpeg-decoder holds 128 bytes a block, 99 MiB for a 33 MP photo. Decoded at
+//! jpeg-decoder holds 128 bytes a block, 94 MiB for a 33 MP photo at 4:2:0. Decoded at
 //! 1/2, 1/4 or 1/8 scale, the IDCT reads only each block's top-left 4×4, 2×2 or
 //! 1×1 coefficients. This module entropy-decodes every scan itself and keeps
 //! those, plus one bit for each of the 63 AC coefficients (whether it is
 //! nonzero yet: refinement scans need that to find their way through a block):
-//! 10, 16 or 40 bytes a block. It then hands jpeg-decoder a *baseline* JPEG
+//! 40, 16 or 10 bytes a block. It then hands jpeg-decoder a *baseline* JPEG
 //! with the same frame and quantization tables, its entropy-coded data written
 //! from the kept coefficients while the decoder reads it (no second copy of
 //! the image), which jpeg-decoder decodes at the same scale into the same
@@ -43,7 +43,8 @@ const fn zigzag() -> [u8; 64] {
     order
 }
 
-/// Coefficients kept per block at scale 1/`denominator` (2, 4 or 8).
+/// The side of the square of coefficients kept per block at scale
+/// 1/`denominator` (2, 4 or 8).
 fn kept_side(denominator: u32) -> usize {
     match denominator {
         2 => 4,
