@@ -1,14 +1,14 @@
-//! Command-line flags: parsed here, without I/O; turned into
-//! [`crate::settings::Settings`] once.
+//! Command-line flags, parsed here without I/O. `build` and `size` take
+//! `cargo edge`'s own flags.
 
-use std::path::PathBuf;
+use cargo_edge::{BuildFlags, SizeFlags};
+use clap::{Args, Parser, Subcommand};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// Build, test and measure the edge-fn Cloudflare Worker.
+/// Build, test and measure this repository's workers (edge-fn, the example).
 ///
-/// The build runs offline and in-process: cargo, then wasm-bindgen, walrus,
-/// wasm-opt (binaryen) and validation as libraries, with nothing downloaded.
+/// `build` and `size` are `cargo edge build` and `cargo edge size`: the build
+/// runs offline and in-process (cargo, then wasm-bindgen, walrus, wasm-opt
+/// and validation as libraries), with nothing downloaded.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
 pub struct Xtask {
@@ -18,21 +18,20 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the worker into the output directory (`build/` by default), ready
-    /// for `wrangler dev` and `wrangler deploy`.
+    /// Build a worker (edge-fn from the root, else the current folder's
+    /// crate, or `-p`) into its output folder: `cargo edge build`.
     ///
     /// Stages: cargo (wasm32) → bindgen → rewrite (walrus) → optimize
     /// (wasm-opt) → reorder (functions, for gzip) → strip (names to a symbol
     /// map) → validate → budget → emit. A failed build leaves the previous
     /// output untouched.
-    Build(BuildArgs),
-    /// Show where the module's bytes are: per section, per crate and per
-    /// function (names from the symbol map captured before stripping).
+    Build(BuildFlags),
+    /// Show where the module's bytes are: `cargo edge size`.
     ///
     /// Builds first, so the figures are current, and fails like `build` when
     /// the upload is over budget. `--save` records a baseline; `--diff`
     /// compares against one.
-    Size(SizeArgs),
+    Size(SizeFlags),
     /// Measure against the peers, side by side in one run: upload size
     /// (wrangler's dry run) and build time against workers-rs' worker-build;
     /// cold start (compile + instantiate) of both modules; resize speed and
@@ -60,7 +59,7 @@ pub enum Command {
     /// xtask test`.
     Load(LoadArgs),
     /// Show where the worker's time goes, function by function: builds it
-    /// with function names kept (`--profile profiling`), runs it in local
+    /// with function names kept (`--profiling`), runs it in local
     /// workerd, and samples V8's CPU profiler (through wrangler's inspector)
     /// while the 12 MP photo-like JPEG is resized `--runs` times.
     ///
@@ -84,27 +83,6 @@ pub struct ProfileArgs {
     /// Print only errors, warnings and results.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BuildArgs {
-    #[command(flatten)]
-    pub pipeline: PipelineFlags,
-}
-
-#[derive(Debug, Args)]
-pub struct SizeArgs {
-    #[command(flatten)]
-    pub pipeline: PipelineFlags,
-    /// How many of the largest functions to list.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub top: usize,
-    /// Save the breakdown as JSON to FILE, as a baseline for `--diff`.
-    #[arg(long, value_name = "FILE")]
-    pub save: Option<PathBuf>,
-    /// Compare against a baseline saved with `--save`.
-    #[arg(long, value_name = "FILE")]
-    pub diff: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -166,75 +144,6 @@ pub struct TestArgs {
     pub cargo_test_args: Vec<String>,
 }
 
-/// Flags every command that runs the pipeline accepts.
-#[derive(Debug, Args, Clone)]
-pub struct PipelineFlags {
-    /// Build profile: `release` is size-optimized (`-Oz`, stripped); `dev`
-    /// compiles fastest and skips wasm-opt; `profiling` is optimized but keeps
-    /// function names for profilers and stack traces.
-    #[arg(long, value_enum, default_value_t = Profile::Release)]
-    pub profile: Profile,
-    /// The worker crate to build: a workspace member with a `cdylib` that
-    /// depends on `worker`. Default: `package` in `[workspace.metadata.edge]`,
-    /// else the only such crate.
-    #[arg(long, short = 'p', value_name = "NAME")]
-    pub package: Option<String>,
-    /// Where to write the worker (relative to the workspace root). It is
-    /// replaced atomically, only when the whole build succeeds. Default:
-    /// `out_dir` in the crate's `[package.metadata.edge]`, else `build`.
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
-    /// Cargo features of the worker crate to enable, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub features: Vec<String>,
-    /// Replace code that can only end in a panic (message formatting, `Debug`
-    /// impls used only there) with `unreachable`, and zero the data only it
-    /// used (messages, file names). On by default in the release profile: a
-    /// panic then traps without its message; the symbol map still names the
-    /// functions in the trap's stack trace.
-    #[arg(long, overrides_with = "no_snip")]
-    pub snip: bool,
-    /// Keep panic messages: do not snip, even in the release profile.
-    #[arg(long, overrides_with = "snip")]
-    pub no_snip: bool,
-    /// Fail when the whole upload is over N bytes gzip-compressed. Overrides
-    /// `max_gzip_bytes` in `[workspace.metadata.edge]` (Cargo.toml), which
-    /// only release builds are held to (`dev` and `profiling` only to the
-    /// plan's limit).
-    #[arg(long, value_name = "N")]
-    pub max_gzip_bytes: Option<u64>,
-    /// Print the build report (stage sizes and times, upload size) as JSON on
-    /// stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Print only errors and warnings.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-impl Default for PipelineFlags {
-    fn default() -> Self {
-        PipelineFlags {
-            profile: Profile::Release,
-            package: None,
-            out_dir: None,
-            features: Vec::new(),
-            snip: false,
-            no_snip: false,
-            max_gzip_bytes: None,
-            json: false,
-            quiet: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Profile {
-    Release,
-    Dev,
-    Profiling,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,16 +155,10 @@ mod tests {
     }
 
     #[test]
-    fn build_defaults_to_release_into_build() {
-        let flags = Xtask::try_parse_from(["cargo xtask", "build"]).unwrap();
-        let Command::Build(args) = flags.command else { panic!("not build") };
-        assert_eq!(args.pipeline.profile, Profile::Release);
-        assert_eq!(args.pipeline.out_dir, None);
-    }
-
-    #[test]
-    fn unknown_profile_is_refused() {
-        let err = Xtask::try_parse_from(["cargo xtask", "build", "--profile", "fast"]).unwrap_err();
-        assert!(err.to_string().contains("possible values"), "{err}");
+    fn build_takes_cargo_edges_flags() {
+        let flags = Xtask::try_parse_from(["cargo xtask", "build", "--profiling", "-p", "example-worker"]).unwrap();
+        let Command::Build(build) = flags.command else { panic!("not build") };
+        assert_eq!(build.options().profile, edge_pipeline::Profile::Profiling);
+        assert!(Xtask::try_parse_from(["cargo xtask", "build", "--profile", "fast"]).is_err());
     }
 }

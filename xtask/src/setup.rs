@@ -1,32 +1,31 @@
-//! Installs what a fresh checkout lacks: the wasm32 target and the npm
-//! packages (wrangler); checks for the C toolchain the worker's C code needs
-//! (clang and llvm-ar), naming the packages to install when it is missing.
-//! Each step checks first and says what it does.
+//! Installs what this repository's commands need and a fresh checkout
+//! lacks: the npm packages (wrangler, and the project's Node.js); checks
+//! for the C toolchain edge-fn's C code needs (clang and llvm-ar), naming
+//! the packages to install when it is missing. (The wasm32 target is the
+//! pipeline's own setup.)
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-
-use crate::progress::Progress;
-
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+use edge_pipeline::Progress;
 
 /// Oldest Node.js whose npm installs the packages (wrangler itself runs on
-/// the project's Node.js 24, installed by `npm ci`: see `node.rs`).
+/// the project's Node.js 24, installed by `npm ci`).
 const MIN_NODE_MAJOR: u32 = 20;
 
-/// Makes sure the toolchain that builds `root` has the wasm32 target, and
-/// that the C toolchain for the worker's C code is there.
-pub fn ensure_wasm_target(root: &Path, progress: &Progress) -> Result<()> {
-    ensure_target_with(root, progress, "rustc".as_ref(), "rustup".as_ref())?;
-    check_c_toolchain("clang".as_ref(), "llvm-ar".as_ref())
+/// Where `npm ci` puts the project's Node.js.
+pub const PROJECT_NODE: &str = edge_pipeline::node::PROJECT_NODE;
+
+/// Checks for what building edge-fn needs besides the pipeline's own setup.
+pub fn check_c_toolchain() -> Result<()> {
+    check_c_toolchain_with("clang".as_ref(), "llvm-ar".as_ref())
 }
 
 /// The worker compiles libwebp (C) for wasm32 with clang and archives it with
 /// llvm-ar (`.cargo/config.toml`); GCC cannot target Wasm.
-fn check_c_toolchain(clang: &OsStr, llvm_ar: &OsStr) -> Result<()> {
+fn check_c_toolchain_with(clang: &OsStr, llvm_ar: &OsStr) -> Result<()> {
     const INSTALL: &str = "install clang and llvm (Debian/Ubuntu: `apt-get install clang llvm`; \
                            Fedora: `dnf install clang llvm`; macOS: `brew install llvm` and put it on PATH)";
     for (tool, args) in [(clang, ["--version"]), (llvm_ar, ["--version"])] {
@@ -37,31 +36,6 @@ fn check_c_toolchain(clang: &OsStr, llvm_ar: &OsStr) -> Result<()> {
                 tool.to_string_lossy()
             );
         }
-    }
-    Ok(())
-}
-
-fn ensure_target_with(root: &Path, progress: &Progress, rustc: &OsStr, rustup: &OsStr) -> Result<()> {
-    let sysroot = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .current_dir(root)
-        .output()
-        .context("cannot run `rustc --print sysroot`; is Rust installed (https://rustup.rs)?")?;
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-    let installed = || Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).join("lib").is_dir();
-    if installed() {
-        return Ok(());
-    }
-    progress.status("Installing", &format!("Rust target {WASM_TARGET} (rustup target add)"));
-    let status =
-        Command::new(rustup).args(["target", "add", WASM_TARGET]).current_dir(root).status().with_context(|| {
-            format!(
-                "the Rust target {WASM_TARGET} is missing and rustup cannot be run; \
-                 install the target for the toolchain in {sysroot}"
-            )
-        })?;
-    if !status.success() || !installed() {
-        bail!("`rustup target add {WASM_TARGET}` failed ({status}); run it by hand and retry");
     }
     Ok(())
 }
@@ -87,11 +61,11 @@ pub fn ensure_npm_packages(root: &Path, progress: &Progress) -> Result<()> {
     if !status.success() {
         bail!("`npm ci` failed ({status}); check the npm registry is reachable and retry");
     }
-    if !root.join(crate::node::PROJECT_NODE).exists() {
+    if !root.join(PROJECT_NODE).exists() {
         bail!(
             "`npm ci` did not install the project's Node.js ({}; the `node` package fetches it from the npm \
              registry in its install script): check that npm runs install scripts and retry",
-            crate::node::PROJECT_NODE
+            PROJECT_NODE
         );
     }
     Ok(())
@@ -117,69 +91,18 @@ fn node_major(version: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// An executable shell script at `dir/name`.
-    fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // Another test thread that forks while the file was open for writing
-        // keeps it "busy" (ETXTBSY) until its child execs: wait for that.
-        for _ in 0..100 {
-            match std::process::Command::new(&path).arg("--probe").output() {
-                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                _ => break,
-            }
-        }
-        path
-    }
-
-    #[test]
-    fn a_missing_target_is_installed_with_rustup() {
-        let dir = tempfile::tempdir().unwrap();
-        let sysroot = dir.path().join("sysroot");
-        let rustc = script(dir.path(), "rustc", &format!("echo {}", sysroot.display()));
-        let lib = sysroot.join("lib/rustlib").join(WASM_TARGET).join("lib");
-        let rustup = script(
-            dir.path(),
-            "rustup",
-            &format!("[ \"$*\" = \"target add {WASM_TARGET}\" ] && mkdir -p {}", lib.display()),
-        );
-        ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), rustup.as_os_str()).unwrap();
-        assert!(lib.is_dir(), "rustup was asked to add the target");
-    }
-
-    #[test]
-    fn a_failed_install_names_the_command_to_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let rustc = script(dir.path(), "rustc", &format!("echo {}", dir.path().join("sysroot").display()));
-        let rustup = script(dir.path(), "rustup", "exit 1");
-        let err = ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), rustup.as_os_str())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("rustup target add wasm32-unknown-unknown"), "{err}");
-        let err =
-            ensure_target_with(dir.path(), &Progress::new(true), rustc.as_os_str(), "/nonexistent/rustup".as_ref())
-                .unwrap_err()
-                .to_string();
-        assert!(err.contains("the Rust target wasm32-unknown-unknown is missing"), "{err}");
-    }
-
     #[test]
     fn a_missing_c_toolchain_names_the_packages() {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = script(dir.path(), "ok", "exit 0");
-        check_c_toolchain(ok.as_os_str(), ok.as_os_str()).unwrap();
-        let err = check_c_toolchain("/nonexistent/clang".as_ref(), ok.as_os_str()).unwrap_err().to_string();
+        // GNU `true --version` succeeds; `false --version` fails, as a broken tool would.
+        let (ok, failing) = ("/bin/true".as_ref(), "/bin/false".as_ref());
+        check_c_toolchain_with(ok, ok).unwrap();
+        let err = check_c_toolchain_with("/nonexistent/clang".as_ref(), ok).unwrap_err().to_string();
         assert!(
             err.contains("`/nonexistent/clang` cannot be run") && err.contains("apt-get install clang llvm"),
             "{err}"
         );
-        let failing = script(dir.path(), "failing", "exit 1");
-        let err = check_c_toolchain(ok.as_os_str(), failing.as_os_str()).unwrap_err().to_string();
-        assert!(err.contains("failing` cannot be run"), "{err}");
+        let err = check_c_toolchain_with(ok, failing).unwrap_err().to_string();
+        assert!(err.contains("`/bin/false` cannot be run"), "{err}");
     }
 
     #[test]

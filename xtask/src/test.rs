@@ -3,25 +3,23 @@
 //! (`tests/`), which builds the worker through the pipeline and runs it in
 //! local workerd.
 
-use std::process::Command;
-
 use anyhow::{Context, Result, bail};
 
-use crate::progress::Progress;
-use crate::settings::Settings;
+use crate::repo::Repo;
 use crate::setup;
 
-pub fn run(settings: &Settings, extra_args: &[String]) -> Result<()> {
-    let progress = Progress::new(settings.quiet);
-    setup::ensure_wasm_target(&settings.root, &progress)?;
-    setup::ensure_npm_packages(&settings.root, &progress)?;
-    progress.status("Testing", "workspace (unit tests, then the worker in workerd)");
-    let status = Command::new(&settings.cargo)
-        .current_dir(&settings.root)
+pub fn run(repo: &Repo, extra_args: &[String]) -> Result<()> {
+    let progress = repo.progress();
+    edge_pipeline::setup::ensure_wasm_target(&repo.root, &progress)?;
+    setup::check_c_toolchain()?;
+    setup::ensure_npm_packages(&repo.root, &progress)?;
+    progress.status("Testing", "workspace (unit tests, then the workers in workerd)");
+    let status = repo
+        .cargo()
         .args(["test", "--workspace"])
         .args(extra_args)
         .status()
-        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
     if !status.success() {
         bail!("tests failed ({status})");
     }

@@ -27,20 +27,20 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::flags::BenchArgs;
-use crate::progress::Progress;
-use crate::settings::Settings;
+use crate::repo::Repo;
 use crate::setup;
 use peers::Peers;
 
-pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
-    let progress = Progress::new(settings.quiet);
-    setup::ensure_wasm_target(&settings.root, &progress)?;
-    setup::ensure_npm_packages(&settings.root, &progress)?;
-    let dir = settings.root.join("target/bench");
-    let peers = Peers::ensure(&dir, &settings.cargo, &progress)?;
+pub fn run(repo: &Repo, args: &BenchArgs) -> Result<()> {
+    let progress = repo.progress();
+    edge_pipeline::setup::ensure_wasm_target(&repo.root, &progress)?;
+    setup::check_c_toolchain()?;
+    setup::ensure_npm_packages(&repo.root, &progress)?;
+    let dir = repo.root.join("target/bench");
+    let peers = Peers::ensure(&dir, &repo.cargo, &progress)?;
     let ours_dir = dir.join("ours");
     let theirs_dir = dir.join("worker-build");
-    let edge_fn = settings.root.join("edge-fn");
+    let edge_fn = repo.root.join("edge-fn");
 
     // Warm-up, and the outputs the size section measures. worker-build uses
     // a cargo target directory of its own (see `Peers::worker_build`); its
@@ -48,8 +48,8 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     let theirs_target = dir.join("worker-build-target");
     progress.status("Building", "edge-fn with `cargo xtask build` (release)");
     let ours = || {
-        let mut cmd = Command::new(&settings.cargo);
-        cmd.current_dir(&settings.root).args(["xtask", "build", "--quiet", "--out-dir"]).arg(&ours_dir);
+        let mut cmd = Command::new(&repo.cargo);
+        cmd.current_dir(&repo.root).args(["xtask", "build", "--quiet", "--out-dir"]).arg(&ours_dir);
         cmd
     };
     run_quietly(ours(), "cargo xtask build")?;
@@ -61,10 +61,10 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&scratch)?;
     let ours_config = scratch.join("ours.json");
     let theirs_config = scratch.join("worker-build.json");
-    wrangler::config_for(&settings.root, &ours_dir, "worker.mjs", false, &ours_config)?;
-    wrangler::config_for(&settings.root, &theirs_dir, "index.js", true, &theirs_config)?;
-    let ours_size = wrangler::dry_run(&settings.root, &ours_config, &scratch.join("dry-ours"))?;
-    let theirs_size = wrangler::dry_run(&settings.root, &theirs_config, &scratch.join("dry-worker-build"))?;
+    wrangler::config_for(&repo.root, &ours_dir, "worker.mjs", false, &ours_config)?;
+    wrangler::config_for(&repo.root, &theirs_dir, "index.js", true, &theirs_config)?;
+    let ours_size = wrangler::dry_run(&repo.root, &ours_config, &scratch.join("dry-ours"))?;
+    let theirs_size = wrangler::dry_run(&repo.root, &theirs_config, &scratch.join("dry-worker-build"))?;
 
     progress.status("Measuring", &format!("build time, {} interleaved runs each", args.runs));
     let (mut ours_times, mut theirs_times) = (Vec::new(), Vec::new());
@@ -85,8 +85,8 @@ pub fn run(settings: &Settings, args: &BenchArgs) -> Result<()> {
     progress
         .status("Measuring", &format!("resize speed and memory in workerd, {} requests per case", args.resize_runs));
     let photos = quality::ensure_photos(&dir, &progress)?;
-    let resize = resize::run(settings, &peers, &ours_dir, &photos, &dir, args.resize_runs)?;
-    let quality = quality::run(settings, &peers, &ours_dir, &dir, args.quality_runs)?;
+    let resize = resize::run(repo, &peers, &ours_dir, &photos, &dir, args.resize_runs)?;
+    let quality = quality::run(repo, &peers, &ours_dir, &dir, args.quality_runs)?;
 
     let results = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },

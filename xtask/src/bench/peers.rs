@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::progress::Progress;
+use edge_pipeline::Progress;
 
 pub const WORKER_BUILD: &str = "0.8.7";
 pub const WASM_BINDGEN_CLI: &str = "0.2.130";

@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::peers::Peers;
-use crate::progress::Progress;
-use crate::settings::Settings;
+use crate::repo::Repo;
+use edge_pipeline::Progress;
 
 const SHARP_SCRIPT: &str = include_str!("js/sharp-quality.mjs");
 
@@ -31,17 +31,17 @@ const PHOTOS: [&str; 8] = [
     "rocket.jpg",
 ];
 
-pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize) -> Result<Value> {
-    let progress = Progress::new(settings.quiet);
+pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize) -> Result<Value> {
+    let progress = repo.progress();
     let photos = ensure_photos(dir, &progress)?;
     let avif_dir = dir.join("ours-avif");
     progress.status("Building", "edge-fn with `--features avif` for format=auto");
-    let status = Command::new(&settings.cargo)
-        .current_dir(&settings.root)
+    let status = Command::new(&repo.cargo)
+        .current_dir(&repo.root)
         .args(["xtask", "build", "--quiet", "--features", "avif", "--max-gzip-bytes", "1000000", "--out-dir"])
         .arg(&avif_dir)
         .status()
-        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
     if !status.success() {
         bail!("building the AVIF worker failed ({status})");
     }
@@ -50,8 +50,8 @@ pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs
     std::fs::write(&script, SHARP_SCRIPT)?;
     let json = dir.join("scratch/quality.json");
     progress.status("Measuring", "quality per byte against sharp (SSIMULACRA2)");
-    let status = Command::new(&settings.cargo)
-        .current_dir(&settings.root)
+    let status = Command::new(&repo.cargo)
+        .current_dir(&repo.root)
         .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "quality-bench", "--"])
         .arg("--ours")
         .arg(ours_dir)
@@ -66,7 +66,7 @@ pub fn run(settings: &Settings, peers: &Peers, ours_dir: &Path, dir: &Path, runs
         .args(["--runs", &runs.to_string(), "--json"])
         .arg(&json)
         .status()
-        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
     if !status.success() {
         bail!("the quality benchmark failed ({status}); the lines above say why");
     }

@@ -10,29 +10,22 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::peers::Peers;
-use crate::settings::Settings;
+use crate::repo::Repo;
 
 const PHOTON_WORKER: &str = include_str!("js/photon-worker.mjs");
 const SHARP_SCRIPT: &str = include_str!("js/sharp.mjs");
 
-pub fn run(
-    settings: &Settings,
-    peers: &Peers,
-    ours_dir: &Path,
-    photos: &Path,
-    dir: &Path,
-    runs: usize,
-) -> Result<Value> {
+pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, photos: &Path, dir: &Path, runs: usize) -> Result<Value> {
     // Beside node_modules, so that imports of the peers resolve.
     let worker = peers.npm.join("photon-worker.mjs");
     let sharp = peers.npm.join("sharp-bench.mjs");
     std::fs::write(&worker, PHOTON_WORKER)?;
     std::fs::write(&sharp, SHARP_SCRIPT)?;
     let config = dir.join("scratch/photon.json");
-    write_photon_config(&settings.root, &worker, &config)?;
+    write_photon_config(&repo.root, &worker, &config)?;
     let json = dir.join("scratch/resize.json");
-    let status = Command::new(&settings.cargo)
-        .current_dir(&settings.root)
+    let status = Command::new(&repo.cargo)
+        .current_dir(&repo.root)
         .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "resize-bench", "--"])
         .arg("--ours")
         .arg(ours_dir)
@@ -47,7 +40,7 @@ pub fn run(
         .args(["--runs", &runs.to_string(), "--json"])
         .arg(&json)
         .status()
-        .with_context(|| format!("cannot run {}", settings.cargo.display()))?;
+        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
     if !status.success() {
         bail!("the resize benchmark failed ({status}); the lines above say why");
     }

@@ -15,7 +15,7 @@ pub struct Total {
 
 /// Runs wrangler's dry run with `config` (a wrangler.json) and reads its total.
 pub fn dry_run(root: &Path, config: &Path, scratch: &Path) -> Result<Total> {
-    let output = Command::new(crate::node::binary())
+    let output = Command::new(edge_pipeline::node::find(root).context("cannot run Node.js; run `npm ci`")?)
         .arg(root.join("node_modules/wrangler/bin/wrangler.js"))
         .args(["deploy", "--dry-run", "--config"])
         .arg(config)

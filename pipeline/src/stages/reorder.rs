@@ -3,7 +3,7 @@
 //! Cloudflare's limits and wrangler count the *gzip* size of the upload, and
 //! DEFLATE only sees repeats within 32 KiB: bodies that look alike compress
 //! far better next to each other than where the linker happened to put them.
-//! [`xtask_layout::similarity_order`] picks the order; this stage rewrites the
+//! [`edge_pipeline_layout::similarity_order`] picks the order; this stage rewrites the
 //! module for it, renumbering every reference to a function (calls,
 //! `ref.func`, the element segments, exports, the start function and the name
 //! section). Everything else is re-encoded unchanged, so an unchanged order
@@ -19,7 +19,7 @@ use wasmparser::{Parser, Payload, TypeRef};
 /// `wasm` with its function bodies reordered by similarity.
 pub fn run(wasm: &[u8]) -> Result<Vec<u8>> {
     let (imported, bodies) = function_bodies(wasm)?;
-    let order = xtask_layout::similarity_order(&bodies);
+    let order = edge_pipeline_layout::similarity_order(&bodies);
     with_order(wasm, imported, &order)
 }
 
@@ -234,7 +234,7 @@ mod tests {
         let (a, b) = (dir.path().join("before.wasm"), dir.path().join("after.wasm"));
         std::fs::write(&a, &wasm).unwrap();
         std::fs::write(&b, &reordered).unwrap();
-        let out = crate::node::run(script, &[a.as_os_str(), b.as_os_str()]).unwrap();
+        let out = crate::node::run(&crate::node::for_tests(), script, &[a.as_os_str(), b.as_os_str()]).unwrap();
         assert_eq!(out.trim(), "42,42,7 42,42,7");
     }
 

@@ -1,8 +1,10 @@
 //! Stage 1: compile the worker crate for `wasm32-unknown-unknown` with cargo.
 //!
-//! The artifact's path is read from cargo's JSON messages (the `cdylib` of
-//! the crate's package id) rather than guessed, so target-dir and profile
-//! settings are honoured.
+//! Cargo is pointed at the crate's own manifest (`--manifest-path`), never
+//! at its name, which a dependency may share, and runs from the workspace
+//! root so the project's `.cargo/config.toml` applies. The artifact's path
+//! is read from cargo's JSON messages (the `cdylib` of the crate's package
+//! id) rather than guessed, so target-dir and profile settings are honoured.
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -15,20 +17,30 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 
 /// Builds the worker crate and returns the raw `.wasm` rustc produced.
 pub fn run(settings: &Settings) -> Result<Vec<u8>> {
-    let package = &settings.worker.name;
+    let worker = &settings.project.worker;
+    let package = &worker.name;
     let mut cmd = Command::new(&settings.cargo);
-    cmd.current_dir(&settings.root)
-        .args(["rustc", "--package", package, "--lib", "--target", TARGET])
-        .args(["--profile", settings.profile.cargo_profile()])
+    cmd.current_dir(settings.root())
+        .arg("rustc")
+        .arg("--manifest-path")
+        .arg(&worker.manifest)
+        .args(["--lib", "--target", TARGET, "--profile", &settings.cargo_profile])
         .arg("--message-format=json-render-diagnostics")
+        // As worker-build sets it: wasm-bindgen's macros then build async
+        // exports on `js_sys::futures`. A proc-macro reads it, so cargo does
+        // not track it: it must be set on every build or none.
+        .env("WASM_BINDGEN_USE_JS_SYS", "1")
         .stdout(Stdio::piped());
     if !settings.features.is_empty() {
         cmd.args(["--features", &settings.features.join(",")]);
     }
+    if settings.no_default_features {
+        cmd.arg("--no-default-features");
+    }
     if settings.quiet {
         cmd.arg("--quiet");
     }
-    if settings.profile.optimizes() {
+    if settings.optimizes() {
         // Keep the linker's relocations in the module: they tell the rewrite
         // stage which data is still used (`rewrite::data_gc`). Only the final
         // link of the worker crate sees this flag; dependencies build as usual.
@@ -38,7 +50,7 @@ pub fn run(settings: &Settings) -> Result<Vec<u8>> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut wasm_path = None;
     for line in std::io::BufReader::new(stdout).lines() {
-        if let Some(path) = wasm_artifact(&line?, &settings.worker.id) {
+        if let Some(path) = wasm_artifact(&line?, &worker.id) {
             wasm_path = Some(path);
         }
     }

@@ -5,42 +5,37 @@
 //! `script_name`) must name a class the module exports. A mismatch would
 //! otherwise surface only when wrangler deploys, or as a runtime error.
 //!
-//! Reads `wrangler.toml` and `wrangler.json`; a `.jsonc` config (comments)
-//! is not checked.
+//! Any format wrangler reads (TOML, JSON, JSONC: `config::wrangler`).
 
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+
+use crate::config::wrangler::Config;
 
 /// The entry's file name in the output directory.
 pub const ENTRY_FILE: &str = "worker.mjs";
 
 /// Checks `config` against a module exporting `classes` and, when given,
 /// an output written to `out_dir`.
-pub fn check(config: &Path, out_dir: Option<&Path>, classes: &[String]) -> Result<()> {
-    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let table: toml::Table = match config.extension().and_then(|e| e.to_str()) {
-        Some("toml") => text.parse().with_context(|| format!("{} is not valid TOML", config.display()))?,
-        Some("json") => {
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config.display()))?
-        }
-        _ => return Ok(()),
-    };
-    let dir = config.parent().unwrap_or(Path::new("."));
-    let shown = config.display();
+pub fn check(config: &Config, out_dir: Option<&Path>, classes: &[String]) -> Result<()> {
+    let dir = config.dir();
     if let Some(out_dir) = out_dir {
         let entry = out_dir.join(ENTRY_FILE);
-        match table.get("main").and_then(|m| m.as_str()) {
+        let at = config.location(&["main"]);
+        match config.str(&["main"]) {
             Some(main) if normalize(&dir.join(main)) == normalize(&entry) => {}
             Some(main) => bail!(
-                "{shown}: `main` is `{main}`, but the build writes its entry to {}: set `main` to `{}`",
+                "{at}: `main` is `{main}`, but the build writes its entry to {}: set `main` to `{}` \
+                 (`cargo edge init` does it)",
                 entry.display(),
                 relative(&entry, dir).display()
             ),
-            None => bail!("{shown} has no `main`: set it to `{}`", relative(&entry, dir).display()),
+            None => bail!("{at} has no `main`: set it to `{}`", relative(&entry, dir).display()),
         }
     }
-    let bindings = table.get("durable_objects").and_then(|d| d.get("bindings")).and_then(|b| b.as_array());
+    let shown = config.path.display();
+    let bindings = config.get(&["durable_objects", "bindings"]).and_then(|b| b.as_array());
     for binding in bindings.into_iter().flatten() {
         if binding.get("script_name").is_some() {
             continue;
@@ -85,10 +80,8 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn config(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
+    fn config(dir: &Path, name: &str, text: &str) -> Config {
+        Config::parse(&dir.join(name), text.to_owned()).unwrap()
     }
 
     const BINDINGS: &str = "main = \"build/worker.mjs\"\n\
@@ -102,7 +95,7 @@ mod tests {
         check(&path, Some(&tmp.path().join("build")), &["Counter".into()]).unwrap();
         let json = config(tmp.path(), "wrangler.json", r#"{"main": "./build/../build/worker.mjs"}"#);
         check(&json, Some(&tmp.path().join("build")), &[]).unwrap();
-        let jsonc = config(tmp.path(), "wrangler.jsonc", "// not read\n{");
+        let jsonc = config(tmp.path(), "wrangler.jsonc", "// the entry\n{ \"main\": \"build/worker.mjs\", }");
         check(&jsonc, Some(&tmp.path().join("build")), &[]).unwrap();
     }
 
@@ -112,6 +105,7 @@ mod tests {
         let path = config(tmp.path(), "wrangler.toml", "main = \"dist/index.js\"\n");
         let err = check(&path, Some(&tmp.path().join("build")), &[]).unwrap_err().to_string();
         assert!(err.contains("`dist/index.js`") && err.contains("set `main` to `build/worker.mjs`"), "{err}");
+        assert!(err.contains("wrangler.toml:1"), "the line: {err}");
         check(&path, None, &[]).unwrap();
         let none = config(tmp.path(), "wrangler.toml", "name = \"x\"\n");
         assert!(check(&none, Some(&tmp.path().join("build")), &[]).unwrap_err().to_string().contains("no `main`"));
@@ -129,9 +123,9 @@ mod tests {
     #[test]
     fn the_projects_configs_match_their_builds() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        check(&root.join("wrangler.toml"), Some(&root.join("build")), &[]).unwrap();
+        let read = |path: &str| Config::read(&root.join(path)).unwrap();
+        check(&read("wrangler.toml"), Some(&root.join("build")), &[]).unwrap();
         let classes = ["Counter", "Notes", "Room"].map(String::from);
-        check(&root.join("examples/worker/wrangler.toml"), Some(&root.join("examples/worker/build")), &classes)
-            .unwrap();
+        check(&read("examples/worker/wrangler.toml"), Some(&root.join("examples/worker/build")), &classes).unwrap();
     }
 }

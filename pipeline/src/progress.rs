@@ -26,6 +26,13 @@ impl Progress {
         }
     }
 
+    /// A note about the settings; printed unless quiet.
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{:>12} {message}", "note:");
+        }
+    }
+
     /// A warning; printed even when quiet.
     pub fn warn(&self, message: &str) {
         eprintln!("{:>12} {message}", "warning:");

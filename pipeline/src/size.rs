@@ -1,4 +1,4 @@
-//! `cargo xtask size`: where the bytes of the final module are — per section,
+//! `cargo edge size`: where the bytes of the final module are — per section,
 //! per crate and per function — and how that changed against a saved baseline.
 //!
 //! cargo-bloat does not read Wasm and twiggy cannot see names once they are
@@ -14,9 +14,19 @@ use serde_json::json;
 use wasmparser::{Parser, Payload};
 
 use crate::build::SYMBOLS_FILE;
-use crate::flags::SizeArgs;
 use crate::settings::Settings;
 use crate::stages::bindgen::STEM;
+
+/// What `size` prints besides the breakdown.
+#[derive(Debug, Clone, Default)]
+pub struct SizeOptions {
+    /// How many of the largest functions to list.
+    pub top: usize,
+    /// Save the breakdown as JSON here, as a baseline.
+    pub save: Option<std::path::PathBuf>,
+    /// Compare against a baseline saved before.
+    pub diff: Option<std::path::PathBuf>,
+}
 
 /// Where the bytes of one module are.
 #[derive(Debug, Default, PartialEq)]
@@ -31,7 +41,7 @@ pub struct Breakdown {
 }
 
 /// Builds, then prints (or saves, or compares) the breakdown of the output.
-pub fn run(settings: &Settings, args: &SizeArgs) -> Result<()> {
+pub fn run(settings: &Settings, args: &SizeOptions) -> Result<()> {
     let report = crate::build::run(settings)?;
     if !settings.quiet && !settings.json {
         eprint!("{}", report.table());
@@ -61,8 +71,8 @@ pub fn run(settings: &Settings, args: &SizeArgs) -> Result<()> {
 /// Reads the module and symbol map in `out_dir`.
 pub fn analyze_build(out_dir: &Path) -> Result<Breakdown> {
     let wasm_path = out_dir.join(format!("{STEM}_bg.wasm"));
-    let wasm = std::fs::read(&wasm_path)
-        .with_context(|| format!("cannot read {}; run `cargo xtask build` first", wasm_path.display()))?;
+    let wasm =
+        std::fs::read(&wasm_path).with_context(|| format!("cannot read {}; build first", wasm_path.display()))?;
     let symbols = std::fs::read_to_string(out_dir.join(SYMBOLS_FILE)).unwrap_or_default();
     analyze(&wasm, &symbols)
 }

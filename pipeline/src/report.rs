@@ -35,12 +35,14 @@ pub struct Report {
     pub startup: Option<Duration>,
     /// Time of every stage after cargo.
     pub post_cargo: Duration,
+    /// The last stage timed, waiting for its output to be measured.
+    timed: Option<(&'static str, Duration)>,
 }
 
 impl Report {
     pub fn new(settings: &Settings) -> Report {
         Report {
-            profile: settings.profile.cargo_profile(),
+            profile: settings.profile.wasm_pack_name(),
             budget: settings.budget,
             stages: Vec::new(),
             snipped: None,
@@ -48,12 +50,26 @@ impl Report {
             upload: None,
             startup: None,
             post_cargo: Duration::ZERO,
+            timed: None,
         }
     }
 
-    /// Records a stage that started at `start` and produced `wasm`.
-    pub fn stage(&mut self, stage: &'static str, wasm: &[u8], start: Instant, progress: &Progress) {
-        let time = start.elapsed();
+    /// Runs `stage`'s `work` and times it; on a terminal a spinner shows
+    /// meanwhile (not for cargo, which prints its own progress).
+    pub fn time<T>(&mut self, stage: &'static str, progress: &Progress, work: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = if stage == "cargo" { work() } else { progress.spin(stage, work) };
+        self.timed = Some((stage, start.elapsed()));
+        out
+    }
+
+    /// Records the output of `stage`, timed by [`Report::time`]; measuring
+    /// (gzip) is not the stage's own time.
+    pub fn measure(&mut self, stage: &'static str, wasm: &[u8], progress: &Progress) {
+        let time = match self.timed.take() {
+            Some((timed, time)) if timed == stage => time,
+            _ => Duration::ZERO,
+        };
         progress.status("Finished", &format!("{stage} ({} bytes, {:.2}s)", wasm.len(), time.as_secs_f64()));
         self.stages.push(StageRow { stage, raw: wasm.len(), gzip: gzip_len(wasm), time });
     }
@@ -199,6 +215,7 @@ mod tests {
             upload: Some(Measured { raw: 1600, gzip: 600 }),
             startup: Some(Duration::from_millis(42)),
             post_cargo: Duration::from_millis(2500),
+            timed: None,
         }
     }
 

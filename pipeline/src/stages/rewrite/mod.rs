@@ -1,7 +1,9 @@
 //! Stage 3: rewrite the module with walrus before it is optimized.
 //!
 //! Drops the custom sections the runtime never reads (producers,
-//! target_features, DWARF), optionally snips panic-only code ([`snip`]), and
+//! target_features; walrus writes DWARF back only when wasm-bindgen was
+//! asked to keep it, `dwarf-debug-info`), optionally snips panic-only code
+//! ([`snip`]), and
 //! removes items nothing references. Function names stay: the optimizer keeps
 //! them, and the strip stage turns them into a symbol map after optimizing.
 //! This stage runs before wasm-opt, not after: re-encoding an optimized module

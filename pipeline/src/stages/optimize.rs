@@ -4,24 +4,34 @@
 //! ([`crate::wasm_features`]); a feature the bundled binaryen 116 cannot read
 //! stops the build here, with the fix.
 //!
-//! The settings were chosen by measuring this worker (README, "Choosing the
-//! optimizer settings"): `-Os` with inlining turned off gives the smallest
-//! *gzip* upload — what Cloudflare's limits and wrangler count — 3% smaller
-//! than `-Oz` (which wins on raw bytes only, because inlining duplicates
-//! code that gzip would otherwise share), in half the time.
+//! The pipeline's own settings (`WasmOpt::Tuned`) were chosen by measuring
+//! the edge-fn worker (docs/measurements.md, "Choosing the optimizer
+//! settings"): `-Os` with inlining turned off gives the smallest *gzip*
+//! upload — what Cloudflare's limits and wrangler count — 3% smaller than
+//! `-Oz` (which wins on raw bytes only, because inlining duplicates code that
+//! gzip would otherwise share), in half the time. A crate's own `wasm-opt`
+//! list (`[package.metadata.wasm-pack.profile.*]`) replaces them.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use wasm_opt::OptimizationOptions;
 
+use crate::config::wasm_pack::WasmOpt;
 use crate::wasm_features;
 
-/// Optimizes `wasm` for gzip size (`-Os`, no inlining), keeping function
-/// names for the strip stage. `scratch` holds binaryen's input and output.
-pub fn run(wasm: &[u8], scratch: &Path) -> Result<Vec<u8>> {
-    let mut options = OptimizationOptions::new_optimize_for_size();
-    options.always_inline_max_size(0).one_caller_inline_max_size(0).flexible_inline_max_size(0);
+/// Optimizes `wasm` as `settings` say (`Off` returns it as it is), keeping
+/// function names for the strip stage. `scratch` holds binaryen's input and output.
+pub fn run(wasm: &[u8], settings: &WasmOpt, scratch: &Path) -> Result<Vec<u8>> {
+    let mut options = match settings {
+        WasmOpt::Off => return Ok(wasm.to_vec()),
+        WasmOpt::Tuned => {
+            let mut options = OptimizationOptions::new_optimize_for_size();
+            options.always_inline_max_size(0).one_caller_inline_max_size(0).flexible_inline_max_size(0);
+            options
+        }
+        WasmOpt::Args { options, .. } => (**options).clone(),
+    };
     options.mvp_features_only();
     for feature in binaryen_features(wasm)? {
         options.enable_feature(feature);
@@ -89,7 +99,7 @@ mod tests {
     fn shrinks_and_keeps_exports() {
         let dir = tempfile::tempdir().unwrap();
         let input = sample(&[]);
-        let out = run(&input, dir.path()).unwrap();
+        let out = run(&input, &WasmOpt::Tuned, dir.path()).unwrap();
         let code = crate::stages::strip::without_custom_section(&out, "name").unwrap();
         assert!(code.len() < input.len(), "{} >= {}", code.len(), input.len());
         wasmparser::Validator::new().validate_all(&out).unwrap();
@@ -98,18 +108,31 @@ mod tests {
     }
 
     #[test]
+    fn an_argument_list_replaces_the_settings_and_off_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = sample(&[]);
+        assert_eq!(run(&input, &WasmOpt::Off, dir.path()).unwrap(), input);
+        let args = vec!["-O0".to_owned()];
+        let (options, _) = crate::config::wasm_pack::wasm_opt_args(&args).unwrap();
+        let o0 = run(&input, &WasmOpt::Args { args, options: Box::new(options) }, dir.path()).unwrap();
+        let code = |wasm: &[u8]| crate::stages::strip::without_custom_section(wasm, "name").unwrap().len();
+        let tuned = run(&input, &WasmOpt::Tuned, dir.path()).unwrap();
+        assert!(code(&o0) > code(&tuned), "-O0 keeps the dead local the tuned settings fold away");
+    }
+
+    #[test]
     fn refuses_exnref_before_optimizing() {
         let dir = tempfile::tempdir().unwrap();
         let input =
             sample(&[Instruction::TryTable(wasm_encoder::BlockType::Empty, Vec::new().into()), Instruction::End]);
-        let err = run(&input, dir.path()).unwrap_err().to_string();
+        let err = run(&input, &WasmOpt::Tuned, dir.path()).unwrap_err().to_string();
         assert!(err.contains("`exnref`") && err.contains("--force-enable-abort-handler"), "{err}");
     }
 
     #[test]
     fn corrupt_input_is_an_error_not_a_crash() {
         let dir = tempfile::tempdir().unwrap();
-        let err = run(b"\0asm\x01\0\0\0garbage", dir.path()).unwrap_err();
+        let err = run(b"\0asm\x01\0\0\0garbage", &WasmOpt::Tuned, dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("not valid WebAssembly"), "{err:#}");
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask build`: the pipeline, as a flat list of stages.
+//! `cargo edge build`: the pipeline, as a flat list of stages.
 //!
 //! cargo → bindgen → rewrite → optimize → reorder → strip → validate →
 //! budget → emit. Nothing is written to the output directory until every
@@ -21,66 +21,67 @@ pub const SYMBOLS_FILE: &str = "index_bg.wasm.symbols";
 
 pub fn run(settings: &Settings) -> Result<Report> {
     let progress = Progress::new(settings.quiet);
-    setup::ensure_wasm_target(&settings.root, &progress)?;
+    setup::ensure_wasm_target(settings.root(), &progress)?;
+    for note in &settings.notes {
+        progress.note(note);
+    }
     let mut report = Report::new(settings);
 
-    let start = Instant::now();
-    let wasm = stages::cargo::run(settings)?;
+    let wasm = report.time("cargo", &progress, || stages::cargo::run(settings))?;
     // The linker's relocations are read here and cut out, so that the
     // stages and their measurements see the module itself.
     let relocs = data_gc::Relocations::parse(&wasm)?;
     let wasm = data_gc::without_relocations(&wasm)?;
-    report.stage("cargo", &wasm, start, &progress);
+    report.measure("cargo", &wasm, &progress);
     let post_cargo = Instant::now();
 
-    let start = Instant::now();
-    let mut bound = progress.spin("bindgen", || bindgen::run(wasm))?;
-    let elapsed = start.elapsed();
-    // Measuring needs the module encoded; that is not the stage's own time.
-    report.stage("bindgen", &bound.module.emit_wasm(), Instant::now() - elapsed, &progress);
-    let entry = bindgen::entry(&bound.module, &bound.glue)?;
+    let mut bound = report.time("bindgen", &progress, || bindgen::run(wasm, &settings.bindgen))?;
+    report.measure("bindgen", &bound.module.emit_wasm(), &progress);
+    let entry = bindgen::entry(&bound.module, &bound.glue, settings.trap_response)?;
     let contract = Contract::of(&bound.module, &entry.calls);
-    if let Some(config) = &settings.wrangler_config {
+    if let Some(config) = &settings.wrangler {
         let main = settings.configured_out_dir.then_some(settings.out_dir.as_path());
         stages::wrangler::check(config, main, &entry.classes)?;
     }
 
-    let start = Instant::now();
-    let rewritten = stages::rewrite::run(&mut bound.module, settings.snip, relocs.as_ref());
+    let rewritten =
+        report.time("rewrite", &progress, || stages::rewrite::run(&mut bound.module, settings.snip, relocs.as_ref()));
     let mut wasm = bound.module.emit_wasm();
-    report.stage("rewrite", &wasm, start, &progress);
+    report.measure("rewrite", &wasm, &progress);
     report.snipped = settings.snip.then_some(rewritten.snipped);
     report.dead_data = rewritten.dead_data;
 
-    if settings.profile.optimizes() {
-        let start = Instant::now();
+    if settings.optimizes() {
         let scratch = settings.scratch.join("optimize");
-        wasm = progress.spin("optimize", || stages::optimize::run(&wasm, &scratch))?;
-        report.stage("optimize", &wasm, start, &progress);
-
-        let start = Instant::now();
-        wasm = stages::reorder::run(&wasm)?;
-        report.stage("reorder", &wasm, start, &progress);
+        wasm = report.time("optimize", &progress, || stages::optimize::run(&wasm, &settings.wasm_opt, &scratch))?;
+        report.measure("optimize", &wasm, &progress);
+        // Moving code would leave DWARF pointing at the wrong places.
+        if !settings.bindgen.dwarf_debug_info {
+            wasm = report.time("reorder", &progress, || stages::reorder::run(&wasm))?;
+            report.measure("reorder", &wasm, &progress);
+        }
     }
 
     let mut symbols = None;
     if !settings.profile.keeps_names() {
-        let start = Instant::now();
-        let stripped = stages::strip::run(&wasm)?;
+        let stripped = report.time("strip", &progress, || stages::strip::run(&wasm))?;
         wasm = stripped.wasm;
         symbols = Some(stripped.symbols);
-        report.stage("strip", &wasm, start, &progress);
+        report.measure("strip", &wasm, &progress);
     }
 
     let scratch = settings.scratch.join("validate");
-    let validated = progress.spin("validate", || stages::validate::run(&wasm, &contract, &scratch))?;
-    report.startup = Some(validated.startup);
-    if validated.startup > STARTUP_LIMIT / 2 {
-        progress.warn(&format!(
+    let node = settings.node.as_deref();
+    let validated = progress.spin("validate", || stages::validate::run(&wasm, &contract, node, &scratch))?;
+    report.startup = validated.startup;
+    match validated.startup {
+        Some(startup) if startup > STARTUP_LIMIT / 2 => progress.warn(&format!(
             "compiling and instantiating the module took {:.0} ms in V8, over half of Cloudflare's {} ms startup limit",
-            validated.startup.as_secs_f64() * 1000.0,
+            startup.as_secs_f64() * 1000.0,
             STARTUP_LIMIT.as_millis()
-        ));
+        )),
+        Some(_) => {}
+        None => progress.warn("Node.js cannot be run, so the module's startup in V8 was not checked; install Node.js"),
     }
 
     let mut upload = Upload::default();

@@ -339,7 +339,7 @@ mod tests {
         let (a, b) = (dir.path().join("before.wasm"), dir.path().join("after.wasm"));
         std::fs::write(&a, before.emit_wasm()).unwrap();
         std::fs::write(&b, after.emit_wasm()).unwrap();
-        let out = crate::node::run(script, &[a.as_os_str(), b.as_os_str()]).unwrap();
+        let out = crate::node::run(&crate::node::for_tests(), script, &[a.as_os_str(), b.as_os_str()]).unwrap();
         let (x, y) = out.trim().split_once(' ').unwrap();
         assert_eq!(x, r#"{"results":[42,1,0],"trapped":true}"#);
         assert_eq!(x, y);

@@ -1,4 +1,4 @@
-// The worker's entry, written by `cargo xtask build`. It exposes the Rust
+// The worker's entry, written by the build (`cargo edge build`). It exposes the Rust
 // handlers as a WorkerEntrypoint and the Durable Object classes, and recovers
 // from traps: a panic under `panic = "abort"` traps and leaves the Wasm
 // instance unusable, so the next call re-instantiates it (wasm-bindgen's
@@ -77,17 +77,30 @@ function retryAlone(handler, self, request) {
   const result = retries.then(async () => {
     const body = request.body;
     if (body !== null && (request.bodyUsed || body.locked)) {
-      return failure(503, "restarted", "the worker restarted while reading this request's body; send it again");
+      return unanswered(503, "restarted", "the worker restarted while reading this request's body; send it again");
     }
     try {
       return await attempt(handler, self, request);
     } catch (error) {
       if (!(error instanceof Trap)) throw error;
-      return failure(500, "internal_error", "the worker failed on this request; it has been restarted");
+      return unanswered(500, "internal_error", "the worker failed on this request; it has been restarted");
     }
   });
   retries = result.catch(() => {}).finally(() => retrying--);
   return result;
+}
+
+// What a request answers when it trapped again alone, or cannot be retried
+// (its body was read): "runtime" (the default) leaves it unanswered, as a
+// trap does under worker-build, so the runtime fails it itself (workerd
+// cancels a request whose code will never respond: a 500); "json" (the
+// crate's `trap_response = "json"` in [package.metadata.edge]) answers a
+// JSON error.
+const TRAP_RESPONSE = "/*TRAP_RESPONSE*/";
+
+function unanswered(status, code, message) {
+  if (TRAP_RESPONSE === "json") return failure(status, code, message);
+  return new Promise(() => {});
 }
 
 function failure(status, code, message) {

@@ -8,8 +8,11 @@
 use anyhow::{Context, Result};
 use wasm_bindgen_cli_support::Bindgen;
 
+use crate::config::edge::TrapResponse;
+use crate::config::wasm_pack::BindgenOptions;
+
 /// The wasm-bindgen this stage is (`wasm-bindgen-cli-support`, pinned with
-/// `=` in xtask/Cargo.toml); a worker must link exactly this version.
+/// `=` in pipeline/Cargo.toml); a worker must link exactly this version.
 pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
 /// File stem of the glue: `index.js` loads `index_bg.wasm`.
@@ -24,11 +27,16 @@ pub struct Bound {
     pub snippets: Vec<(String, String)>,
 }
 
-pub fn run(wasm: Vec<u8>) -> Result<Bound> {
+pub fn run(wasm: Vec<u8>, options: &BindgenOptions) -> Result<Bound> {
     let mut bindgen = Bindgen::new();
     bindgen
         .input_bytes(STEM, wasm)
         .typescript(false)
+        .debug(options.debug_js_glue)
+        .demangle(options.demangle_name_section)
+        .keep_debug(options.dwarf_debug_info)
+        .omit_default_module_path(options.omit_default_module_path)
+        .split_linked_modules(options.split_linked_modules)
         // Lets the entry re-instantiate the module after a trap (a panic under
         // `panic = "abort"`) instead of leaving the isolate poisoned.
         .reset_state_function(true);
@@ -37,8 +45,8 @@ pub fn run(wasm: Vec<u8>) -> Result<Bound> {
     bindgen.module(true)?;
     let mut output = bindgen.generate_output().context(
         "wasm-bindgen failed. If it reports a schema or version mismatch, the `wasm-bindgen` \
-         crate that edge-fn links must be exactly the version of `wasm-bindgen-cli-support` in \
-         xtask/Cargo.toml: align them with `cargo update -p wasm-bindgen --precise <version>`",
+         crate the worker links must be exactly this pipeline's (wasm-bindgen-cli-support \
+         0.2.130): align them with `cargo update -p wasm-bindgen --precise 0.2.130`",
     )?;
 
     let mut snippets = Vec::new();
@@ -78,7 +86,7 @@ pub struct Entry {
 /// Writes the entry for the handlers the module exports and the classes the
 /// glue exports (each checked against the module: wasm-bindgen exports
 /// `__wbg_<class>_free` for every class it binds).
-pub fn entry(module: &walrus::Module, glue: &str) -> anyhow::Result<Entry> {
+pub fn entry(module: &walrus::Module, glue: &str, traps: TrapResponse) -> anyhow::Result<Entry> {
     let exported = |name: &str| module.exports.iter().any(|e| e.name == name);
     let handlers: Vec<&str> = HANDLERS.iter().copied().filter(|h| exported(h)).collect();
     let bound_classes: Vec<&str> = glue
@@ -117,7 +125,14 @@ pub fn entry(module: &walrus::Module, glue: &str) -> anyhow::Result<Entry> {
         })
         .collect();
     let exports: String = classes.iter().map(|c| format!("export const {c} = durableObject(wasm.{c});\n")).collect();
-    let js = include_str!("entry.mjs").replace("/*HANDLERS*/\n", &methods).replace("/*CLASSES*/\n", &exports);
+    let trap_response = match traps {
+        TrapResponse::Runtime => "runtime",
+        TrapResponse::Json => "json",
+    };
+    let js = include_str!("entry.mjs")
+        .replace("/*HANDLERS*/\n", &methods)
+        .replace("/*CLASSES*/\n", &exports)
+        .replace("\"/*TRAP_RESPONSE*/\"", &format!("\"{trap_response}\""));
     let calls = ENTRY_EXPORTS.iter().chain(&handlers).map(|s| s.to_string()).collect();
     Ok(Entry { js, calls, classes })
 }
@@ -138,7 +153,12 @@ mod tests {
 
     #[test]
     fn a_version_mismatch_names_the_fix() {
-        let err = format!("{:#}", run(module_from_other_wasm_bindgen()).err().expect("must fail"));
+        let err = format!(
+            "{:#}",
+            run(module_from_other_wasm_bindgen(), &BindgenOptions::defaults(crate::settings::Profile::Release))
+                .err()
+                .expect("must fail")
+        );
         assert!(err.contains("schema version"), "{err}");
         assert!(err.contains("cargo update -p wasm-bindgen --precise"), "{err}");
     }
@@ -176,7 +196,7 @@ mod tests {
             "counter_fetch",
             "__wbg_minifyconfig_free",
         ]);
-        let entry = entry(&module, GLUE).unwrap();
+        let entry = entry(&module, GLUE, TrapResponse::Runtime).unwrap();
         assert_eq!(entry.classes, ["Counter"], "a bound class without a constructor and fetch is not a Durable Object");
         assert!(entry.js.contains("export const Counter = durableObject(wasm.Counter);"));
         assert!(entry.js.contains("scheduled(arg)") && entry.js.contains("queue(arg)"));
@@ -187,14 +207,15 @@ mod tests {
     }
 
     fn entry_for(exports: &[&str], glue: &str) -> Entry {
-        entry(&exporting(exports), glue).unwrap()
+        entry(&exporting(exports), glue, TrapResponse::Runtime).unwrap()
     }
 
     #[test]
     fn a_module_with_nothing_to_run_or_a_stray_class_is_an_error() {
-        let err = entry(&exporting(&["__worker_init_state"]), "").unwrap_err().to_string();
+        let err = entry(&exporting(&["__worker_init_state"]), "", TrapResponse::Runtime).unwrap_err().to_string();
         assert!(err.contains("#[event(fetch)]") && err.contains("#[durable_object]"), "{err}");
-        let err = entry(&exporting(&["fetch"]), "export class Ghost {\n").unwrap_err().to_string();
+        let err =
+            entry(&exporting(&["fetch"]), "export class Ghost {\n", TrapResponse::Runtime).unwrap_err().to_string();
         assert!(err.contains("__wbg_ghost_free"), "{err}");
     }
 
@@ -203,13 +224,14 @@ mod tests {
         let manifest = include_str!("../../Cargo.toml");
         assert!(
             manifest.contains(&format!("wasm-bindgen-cli-support = \"={WASM_BINDGEN_VERSION}\"")),
-            "WASM_BINDGEN_VERSION must follow the pin in xtask/Cargo.toml"
+            "WASM_BINDGEN_VERSION must follow the pin in pipeline/Cargo.toml"
         );
     }
 
     #[test]
     fn corrupt_input_is_an_error() {
-        assert!(run(b"\0asm\x01\0\0\0\x01\x05garbage".to_vec()).is_err());
-        assert!(run(b"not wasm at all".to_vec()).is_err());
+        let options = BindgenOptions::defaults(crate::settings::Profile::Release);
+        assert!(run(b"\0asm\x01\0\0\0\x01\x05garbage".to_vec(), &options).is_err());
+        assert!(run(b"not wasm at all".to_vec(), &options).is_err());
     }
 }

@@ -404,7 +404,7 @@ mod tests {
         "#;
         let path = dir.path().join("out.wasm");
         std::fs::write(&path, &out).unwrap();
-        let printed = crate::node::run(script, &[path.as_os_str()]).unwrap();
+        let printed = crate::node::run(&crate::node::for_tests(), script, &[path.as_os_str()]).unwrap();
         assert_eq!(printed.trim(), "kept-string,k,true");
     }
 
