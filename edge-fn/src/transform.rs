@@ -589,7 +589,7 @@ fn flatten(pixels: &mut [u8], background: [u8; 3]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_fn_e2e::fixtures;
+    use edge_fn_fixtures as fixtures;
     use image::metadata::Orientation;
     use std::io::Cursor;
 

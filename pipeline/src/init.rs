@@ -20,8 +20,11 @@
 //!   `find_additional_modules`, `base_dir` (the out dir) and `rules` for
 //!   `.js`/`.mjs` (ES modules) and `.wasm` (compiled Wasm).
 //!
-//! In Cargo.lock, wasm-bindgen is pinned to the version the bindgen stage is
-//! (`cargo update -p wasm-bindgen@<old> --precise 0.2.130`) when they differ.
+//! In Cargo.lock, wasm-bindgen moves to the version the bindgen stage is
+//! when they differ, with the crates that require its exact version
+//! (`cargo update wasm-bindgen@<old> js-sys web-sys wasm-bindgen-futures`:
+//! they move together, so `--precise` on wasm-bindgen alone cannot work),
+//! and the result is checked.
 //! A crate with no wrangler config gets a minimal `wrangler.toml`.
 
 use std::fmt;
@@ -71,8 +74,8 @@ pub struct Plan {
     pub config: PathBuf,
     /// Its new text, when it changes (or is created).
     pub text: Option<String>,
-    /// The wasm-bindgen version the lock file moves from, when it does.
-    pub lockfile: Option<String>,
+    /// `cargo update`'s arguments that move the lock file's wasm-bindgen, when it must.
+    pub lockfile: Option<Vec<String>>,
     /// The workspace root (where cargo updates the lock file).
     pub root: PathBuf,
     /// Every change, in order.
@@ -94,17 +97,17 @@ pub fn plan(cargo: &Path, cwd: &Path, options: &InitOptions) -> Result<Plan> {
     let project = project::resolve(cargo, options.manifest_path.as_deref(), cwd, options.package.as_deref())?;
     let worker = &project.worker;
     let mut changes = Vec::new();
-    let lockfile = worker.other_wasm_bindgen().map(str::to_owned);
-    if let Some(from) = &lockfile {
+    let lockfile = worker.other_wasm_bindgen().map(|from| {
+        let specs = std::iter::once(format!("wasm-bindgen@{from}")).chain(worker.pinning_wasm_bindgen.iter().cloned());
+        let update: Vec<String> = std::iter::once("update".to_owned()).chain(specs).collect();
         changes.push(Change {
             location: project.root.join("Cargo.lock").display().to_string(),
             key: "wasm-bindgen".into(),
-            from: Some(from.clone()),
-            to: format!(
-                "{WASM_BINDGEN_VERSION} (cargo update -p wasm-bindgen@{from} --precise {WASM_BINDGEN_VERSION})"
-            ),
+            from: Some(from.to_owned()),
+            to: format!("{WASM_BINDGEN_VERSION} (cargo {})", update.join(" ")),
         });
-    }
+        update
+    });
     let (config, text) = match wrangler::find(&worker.dir, &project.root) {
         Some(path) => {
             let config = Config::read(&path)?;
@@ -129,18 +132,32 @@ pub fn plan(cargo: &Path, cwd: &Path, options: &InitOptions) -> Result<Plan> {
 /// Makes the changes of `plan`: the lock file first (cargo may refuse),
 /// then the config, written whole to a new file that takes its place.
 pub fn apply(cargo: &Path, plan: &Plan) -> Result<()> {
-    if let Some(from) = &plan.lockfile {
+    if let Some(update) = &plan.lockfile {
+        let shown = format!("cargo {}", update.join(" "));
+        let lock = plan.root.join("Cargo.lock");
+        let before = std::fs::read(&lock).ok();
         let output = Command::new(cargo)
             .current_dir(&plan.root)
-            .args(["update", "-p", &format!("wasm-bindgen@{from}"), "--precise", WASM_BINDGEN_VERSION])
+            .args(update)
             .output()
             .with_context(|| format!("cannot run {}", cargo.display()))?;
         if !output.status.success() {
             bail!(
-                "`cargo update -p wasm-bindgen@{from} --precise {WASM_BINDGEN_VERSION}` failed, so nothing was \
-                 changed: {}\nThe pipeline links wasm-bindgen {WASM_BINDGEN_VERSION}; upgrade `worker` to a \
-                 release that allows it (0.8.7 does) and run init again",
+                "`{shown}` failed, so nothing was changed: {}\nThe pipeline links wasm-bindgen \
+                 {WASM_BINDGEN_VERSION}; upgrade `worker` to a release that allows it (0.8.7 does) and run init \
+                 again",
                 String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let locked = locked_version(&std::fs::read_to_string(&lock).unwrap_or_default(), "wasm-bindgen");
+        if locked.as_deref() != Some(WASM_BINDGEN_VERSION) {
+            if let Some(before) = before {
+                let _ = std::fs::write(&lock, before);
+            }
+            bail!(
+                "`{shown}` locked wasm-bindgen {}, not {WASM_BINDGEN_VERSION}, which this cargo edge links; the \
+                 lock file is as it was. Install the cargo edge built on that wasm-bindgen, or pin it yourself",
+                locked.as_deref().unwrap_or("(none)")
             );
         }
     }
@@ -148,6 +165,13 @@ pub fn apply(cargo: &Path, plan: &Plan) -> Result<()> {
         write_atomically(&plan.config, text)?;
     }
     Ok(())
+}
+
+/// The version of `name` in a Cargo.lock's text (the first, if several).
+fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let entry = format!("name = \"{name}\"\nversion = \"");
+    let start = lock.find(&entry)? + entry.len();
+    Some(lock[start..].split('"').next()?.to_owned())
 }
 
 /// Writes `text` to a new file beside `path`, then renames it over `path`:
@@ -439,6 +463,7 @@ mod tests {
                 dir: dir.to_path_buf(),
                 metadata: None,
                 wasm_bindgen: Default::default(),
+                pinning_wasm_bindgen: Vec::new(),
             },
         }
     }
@@ -563,6 +588,13 @@ mod tests {
         );
         assert_eq!(shell_words(r"a 'b c' d\ e"), ["a", "b c", "d e"]);
         assert_eq!(shell_words("x ''"), ["x", ""]);
+    }
+
+    #[test]
+    fn reads_a_locked_version() {
+        let lock = "[[package]]\nname = \"js-sys\"\nversion = \"0.3.106\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.129\"\n";
+        assert_eq!(locked_version(lock, "wasm-bindgen").as_deref(), Some("0.2.129"));
+        assert_eq!(locked_version(lock, "web-sys"), None);
     }
 
     #[test]

@@ -55,7 +55,13 @@ pub struct Worker {
     pub metadata: Option<toml::Table>,
     /// The versions of wasm-bindgen it links (normally one).
     pub wasm_bindgen: BTreeSet<String>,
+    /// The crates it links that pin wasm-bindgen's version (`js-sys`,
+    /// `web-sys`, `wasm-bindgen-futures`), which move with it.
+    pub pinning_wasm_bindgen: Vec<String>,
 }
+
+/// Crates released with wasm-bindgen, each requiring exactly its version.
+const PINNING_WASM_BINDGEN: [&str; 3] = ["js-sys", "web-sys", "wasm-bindgen-futures"];
 
 impl Worker {
     /// A table of its `[package.metadata]`, e.g. `edge`.
@@ -181,6 +187,11 @@ fn members(metadata: &Value) -> Result<Vec<Member>> {
                 manifest,
                 metadata,
                 wasm_bindgen: linked_versions(id, "wasm-bindgen", &nodes, &packages),
+                pinning_wasm_bindgen: PINNING_WASM_BINDGEN
+                    .iter()
+                    .filter(|name| !linked_versions(id, name, &nodes, &packages).is_empty())
+                    .map(|name| name.to_string())
+                    .collect(),
             },
             cdylib,
             depends_on_worker,
@@ -311,6 +322,7 @@ mod tests {
                 dir,
                 metadata: None,
                 wasm_bindgen: [wasm_bindgen.to_owned()].into_iter().collect(),
+                pinning_wasm_bindgen: Vec::new(),
             },
             cdylib,
             depends_on_worker: worker,

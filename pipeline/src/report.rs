@@ -24,6 +24,8 @@ pub struct StageRow {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub profile: &'static str,
+    /// The wasm-opt settings, as [`crate::config::wasm_pack::WasmOpt::describe`] says them.
+    pub optimizer: String,
     pub budget: Budget,
     pub stages: Vec<StageRow>,
     /// Functions `--snip` replaced, when it ran.
@@ -43,6 +45,7 @@ impl Report {
     pub fn new(settings: &Settings) -> Report {
         Report {
             profile: settings.profile.wasm_pack_name(),
+            optimizer: settings.wasm_opt.describe(),
             budget: settings.budget,
             stages: Vec::new(),
             snipped: None,
@@ -133,6 +136,7 @@ impl Report {
     pub fn json(&self) -> serde_json::Value {
         json!({
             "profile": self.profile,
+            "optimizer": self.optimizer,
             "stages": self.stages.iter().enumerate().map(|(i, r)| json!({
                 "stage": r.stage,
                 "raw_bytes": r.raw,
@@ -208,6 +212,7 @@ mod tests {
         let row = |stage, raw| StageRow { stage, raw, gzip: raw / 3, time: Duration::from_millis(1500) };
         Report {
             profile: "release",
+            optimizer: "-O3".into(),
             budget: Budget { plan: Plan::FreeLegacy, max_gzip_bytes: Some(400_000) },
             stages: vec![row("cargo", 2000), row("optimize", 1500)],
             snipped: Some(12),
@@ -236,6 +241,7 @@ mod tests {
         assert_eq!(json["upload"]["gzip_bytes"], 600);
         assert_eq!(json["budget"]["plan_gzip_limit"], 3 * 1024 * 1024);
         assert_eq!(json["startup_ms"], 42.0);
+        assert_eq!(json["optimizer"], "-O3");
     }
 
     #[test]

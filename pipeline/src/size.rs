@@ -112,7 +112,7 @@ pub fn analyze(wasm: &[u8], symbols: &str) -> Result<Breakdown> {
             body_index += 1;
             let size = body.range().len() as u64;
             let name = names.get(&index).cloned().unwrap_or_else(|| format!("function[{index}]"));
-            *breakdown.crates.entry(crate_of(&name)).or_default() += size;
+            *breakdown.crates.entry(crate_row(&name)).or_default() += size;
             breakdown.functions.push((size, name));
         }
         if let Some((id, range)) = payload.as_section() {
@@ -149,17 +149,34 @@ fn section_name(id: u8) -> &'static str {
 }
 
 /// The crate a demangled function name belongs to: the first path segment
-/// of the function, or of the `Self` type in `<Type as Trait>::method`.
-pub fn crate_of(name: &str) -> String {
-    let path = name.strip_prefix('<').unwrap_or(name);
-    let path = path.trim_start_matches("&mut ").trim_start_matches('&').trim_start_matches("dyn ");
-    let end = path.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(path.len());
-    match (&path[..end], path[end..].starts_with("::")) {
-        (segment, true) if !segment.is_empty() => segment.to_owned(),
-        _ if name.starts_with("__wbg") || name.starts_with("__wbindgen") || name.starts_with("__externref") => {
+/// of the function, or in `<Type as Trait>::method` of the type, else of
+/// the trait where the type is generic (`<T as alloc::…>`); a
+/// `crate[hash]` segment (V8's profiles) counts as `crate`. `None` for
+/// names that are not Rust paths. (`cargo xtask profile` attributes time
+/// with it too.)
+pub fn crate_of(name: &str) -> Option<&str> {
+    let mut path = name;
+    if let Some(inner) = name.strip_prefix('<') {
+        let inner = inner.trim_start_matches('&').trim_start_matches("mut ").trim_start_matches("dyn ");
+        path = match inner.split_once(" as ") {
+            Some((ty, tr)) if !ty.contains("::") => tr,
+            _ => inner,
+        };
+    }
+    let (first, _) = path.split_once("::")?;
+    let first = first.split('[').next().unwrap_or(first);
+    let identifier = !first.is_empty() && first.chars().all(|c| c.is_alphanumeric() || c == '_');
+    identifier.then_some(first)
+}
+
+/// The row of `size`'s crate table a function counts in.
+fn crate_row(name: &str) -> String {
+    match crate_of(name) {
+        Some(krate) => krate.to_owned(),
+        None if name.starts_with("__wbg") || name.starts_with("__wbindgen") || name.starts_with("__externref") => {
             "wasm-bindgen (generated)".to_owned()
         }
-        _ => "[unattributed]".to_owned(),
+        None => "[unattributed]".to_owned(),
     }
 }
 
@@ -235,12 +252,15 @@ mod tests {
 
     #[test]
     fn crates_come_from_the_path_or_the_self_type() {
-        assert_eq!(crate_of("core::fmt::write"), "core");
-        assert_eq!(crate_of("<image::codecs::png::PngDecoder<R> as image::ImageDecoder>::read_image"), "image");
-        assert_eq!(crate_of("<&mut T as core::fmt::Debug>::fmt"), "[unattributed]");
-        assert_eq!(crate_of("edge_fn::transform::transform"), "edge_fn");
-        assert_eq!(crate_of("__wbindgen_malloc"), "wasm-bindgen (generated)");
-        assert_eq!(crate_of("function[12]"), "[unattributed]");
+        assert_eq!(crate_of("core::fmt::write"), Some("core"));
+        assert_eq!(crate_of("<image::codecs::png::PngDecoder<R> as image::ImageDecoder>::read_image"), Some("image"));
+        assert_eq!(crate_of("<&mut T as core::fmt::Debug>::fmt"), Some("core"), "a generic type: the trait's crate");
+        assert_eq!(crate_of("<fast_image_resize::Foo as core::ops::Drop>::drop"), Some("fast_image_resize"));
+        assert_eq!(crate_of("alloc[3ca501edff3f0c7c]::raw_vec::finish_grow"), Some("alloc"), "V8's form");
+        assert_eq!(crate_of("edge_fn::transform::transform"), Some("edge_fn"));
+        assert_eq!(crate_of("(garbage collector)"), None);
+        assert_eq!(crate_row("__wbindgen_malloc"), "wasm-bindgen (generated)");
+        assert_eq!(crate_row("function[12]"), "[unattributed]");
     }
 
     fn module() -> Vec<u8> {

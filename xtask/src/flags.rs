@@ -85,8 +85,22 @@ pub struct ProfileArgs {
     pub quiet: bool,
 }
 
+/// A section of `cargo xtask bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Upload, build time and cold start against worker-build, per worker.
+    Workers,
+    /// Resize speed, options and memory against photon and sharp.
+    Resize,
+    /// Quality per byte against sharp.
+    Quality,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// The sections to run, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "workers,resize,quality")]
+    pub sections: Vec<Section>,
     /// Timed runs of each build command (interleaved; the median is reported).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub runs: usize,

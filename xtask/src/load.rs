@@ -1,6 +1,6 @@
 //! `cargo xtask load`: builds the release worker, then hands it to the load
-//! driver of the end-to-end harness (`tests/src/load.rs`, run as the
-//! `load` binary of `edge-fn-e2e`), which starts the origin and workerd and
+//! driver of the end-to-end harness (`xtask/drivers/src/load.rs`, run as the
+//! `load` binary of `edge-fn-drivers`), which starts the origin and workerd and
 //! drives the clients.
 
 use anyhow::{Context, Result, bail};
@@ -29,7 +29,7 @@ pub fn run(repo: &Repo, args: &LoadArgs) -> Result<()> {
         args.max_memory_mib.unwrap_or(if args.hostile { MAX_MEMORY_HOSTILE_MIB } else { MAX_MEMORY_MIB });
     let mut command = repo.cargo();
     command
-        .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "load", "--"])
+        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "load", "--"])
         .arg("--build")
         .arg(&build_dir)
         .args(["--clients", &args.clients.to_string()])

@@ -1,7 +1,7 @@
 //! `cargo xtask profile`: where the worker's time goes, function by function.
 //! Builds it with function names kept (`--profiling`) into
 //! target/profile/build, then hands it to the `cpu-profile` binary of the
-//! end-to-end harness (`tests/src/cpu_profile.rs`), which runs it in local
+//! end-to-end harness (`xtask/drivers/src/cpu_profile.rs`), which runs it in local
 //! workerd and records V8's sampling profiler over the inspector protocol.
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +24,7 @@ pub fn run(repo: &Repo, args: &ProfileArgs) -> Result<()> {
     progress.status("Profiling", &format!("{} requests to {}", args.runs, args.query));
     let status = repo
         .cargo()
-        .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "cpu-profile", "--"])
+        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "cpu-profile", "--"])
         .arg("--build")
         .arg(&build_dir)
         .args(["--runs", &args.runs.to_string(), "--top", &args.top.to_string(), "--query", &args.query])

@@ -45,6 +45,17 @@ pub enum WasmOpt {
     Args { args: Vec<String>, options: Box<OptimizationOptions> },
 }
 
+impl WasmOpt {
+    /// How the build reports it: `off`, the pipeline's own, or the crate's list.
+    pub fn describe(&self) -> String {
+        match self {
+            WasmOpt::Off => "off".to_owned(),
+            WasmOpt::Tuned => "-Os, no inlining (the pipeline's own)".to_owned(),
+            WasmOpt::Args { args, .. } => args.join(" "),
+        }
+    }
+}
+
 /// wasm-bindgen's options, named as in `[…wasm-bindgen]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BindgenOptions {

@@ -74,7 +74,9 @@ let retrying = 0;
 
 function retryAlone(handler, self, request) {
   retrying++;
-  const result = retries.then(async () => {
+  // Settles once the retry is over, answered or not, so the calls queued
+  // behind it go on.
+  const outcome = retries.then(async () => {
     const body = request.body;
     if (body !== null && (request.bodyUsed || body.locked)) {
       return unanswered(503, "restarted", "the worker restarted while reading this request's body; send it again");
@@ -86,8 +88,8 @@ function retryAlone(handler, self, request) {
       return unanswered(500, "internal_error", "the worker failed on this request; it has been restarted");
     }
   });
-  retries = result.catch(() => {}).finally(() => retrying--);
-  return result;
+  retries = outcome.catch(() => {}).finally(() => retrying--);
+  return outcome.then((response) => (response === UNANSWERED ? new Promise(() => {}) : response));
 }
 
 // What a request answers when it trapped again alone, or cannot be retried
@@ -97,10 +99,10 @@ function retryAlone(handler, self, request) {
 // crate's `trap_response = "json"` in [package.metadata.edge]) answers a
 // JSON error.
 const TRAP_RESPONSE = "/*TRAP_RESPONSE*/";
+const UNANSWERED = Symbol("unanswered");
 
 function unanswered(status, code, message) {
-  if (TRAP_RESPONSE === "json") return failure(status, code, message);
-  return new Promise(() => {});
+  return TRAP_RESPONSE === "json" ? failure(status, code, message) : UNANSWERED;
 }
 
 function failure(status, code, message) {

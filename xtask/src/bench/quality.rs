@@ -52,7 +52,7 @@ pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize)
     progress.status("Measuring", "quality per byte against sharp (SSIMULACRA2)");
     let status = Command::new(&repo.cargo)
         .current_dir(&repo.root)
-        .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "quality-bench", "--"])
+        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "quality-bench", "--"])
         .arg("--ours")
         .arg(ours_dir)
         .arg("--ours-avif")

@@ -26,7 +26,7 @@ pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, photos: &Path, dir: &Pat
     let json = dir.join("scratch/resize.json");
     let status = Command::new(&repo.cargo)
         .current_dir(&repo.root)
-        .args(["run", "--quiet", "--package", "edge-fn-e2e", "--bin", "resize-bench", "--"])
+        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "resize-bench", "--"])
         .arg("--ours")
         .arg(ours_dir)
         .arg("--photon-config")

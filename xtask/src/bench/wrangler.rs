@@ -42,22 +42,23 @@ pub fn parse_total(text: &str) -> Option<Total> {
     Some(Total { raw, gzip })
 }
 
-/// Writes a wrangler.json for a build in `build_dir`: the project's
-/// `wrangler.toml` without its `[build]` step, with `main` set to `entry`
-/// (relative to `build_dir`). `bundled` keeps wrangler's own bundling, as
-/// worker-build's users deploy; otherwise the project's no-bundle rules stay.
-pub fn config_for(root: &Path, build_dir: &Path, entry: &str, bundled: bool, out: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(root.join("wrangler.toml")).context("cannot read wrangler.toml")?;
-    let mut config: toml::Table = text.parse().context("wrangler.toml is not valid TOML")?;
-    config.remove("build");
+/// Writes a wrangler.json for a build in `build_dir`: the worker's wrangler
+/// config `config` (any format) without its `[build]` step, with `main` set
+/// to `entry` (relative to `build_dir`). `bundled` keeps wrangler's own
+/// bundling, as worker-build's users deploy; otherwise the unbundled
+/// output's rules stay, with `base_dir` at the build.
+pub fn config_for(config: &Path, build_dir: &Path, entry: &str, bundled: bool, out: &Path) -> Result<()> {
+    let mut config = edge_pipeline::config::wrangler::Config::read(config)?.value;
+    let table = config.as_object_mut().context("a wrangler config is a table")?;
+    table.remove("build");
     if bundled {
         for key in ["no_bundle", "find_additional_modules", "base_dir", "rules"] {
-            config.remove(key);
+            table.remove(key);
         }
     } else {
-        config.insert("base_dir".into(), build_dir.display().to_string().into());
+        table.insert("base_dir".into(), build_dir.display().to_string().into());
     }
-    config.insert("main".into(), build_dir.join(entry).display().to_string().into());
+    table.insert("main".into(), build_dir.join(entry).display().to_string().into());
     let json = serde_json::to_string_pretty(&config)?;
     std::fs::write(out, json).with_context(|| format!("cannot write {}", out.display()))
 }

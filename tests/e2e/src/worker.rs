@@ -105,6 +105,17 @@ impl Worker {
         Worker::start_config(&config, &[], scratch, state, args)
     }
 
+    /// Starts `wrangler dev` in a project's own folder with its own config,
+    /// as its developers run it: wrangler runs the config's build command
+    /// first (with `env` added to the environment), so readiness may take
+    /// up to `ready_timeout`.
+    pub fn start_in(dir: &Path, env: &[(&str, &std::ffi::OsStr)], ready_timeout: Duration) -> Result<Worker, String> {
+        let scratch = scratch_dir("project-")?;
+        let state = scratch.path().join("state");
+        let launch = Launch { config: None, cwd: dir, env, vars: &[], args: &[], ready_timeout };
+        Worker::launch(launch, scratch, state)
+    }
+
     fn start_config(
         config: &Path,
         vars: &[(&str, &str)],
@@ -112,6 +123,12 @@ impl Worker {
         state: PathBuf,
         args: &[&str],
     ) -> Result<Worker, String> {
+        let root = workspace_root();
+        let launch = Launch { config: Some(config), cwd: &root, env: &[], vars, args, ready_timeout: READY_TIMEOUT };
+        Worker::launch(launch, scratch, state)
+    }
+
+    fn launch(launch: Launch, scratch: TempDir, state: PathBuf) -> Result<Worker, String> {
         let root = workspace_root();
         let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
         let node = crate::node();
@@ -122,19 +139,21 @@ impl Worker {
         let inspector_port = free_port()?;
         let log = scratch.path().join("wrangler.log");
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new(&node)
-            .arg(&wrangler)
-            .arg("dev")
-            .arg("--config")
-            .arg(config)
+        let mut command = Command::new(&node);
+        command.arg(&wrangler).arg("dev");
+        if let Some(config) = launch.config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")
             .arg(&state)
             .args(["--show-interactive-dev-session=false", "--log-level", "info"])
-            .args(vars.iter().flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]))
-            .args(args)
-            .current_dir(&root)
+            .args(launch.vars.iter().flat_map(|(name, value)| ["--var".to_owned(), format!("{name}:{value}")]))
+            .args(launch.args)
+            .current_dir(launch.cwd)
+            .envs(launch.env.iter().copied())
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_LOG_PATH", scratch.path().join("logs"))
@@ -146,13 +165,13 @@ impl Worker {
             .map_err(|e| format!("cannot start wrangler with node: {e}"))?;
         let base_url = format!("http://127.0.0.1:{port}");
         let mut worker = Worker { child, base_url, inspector_port, log, _scratch: scratch };
-        worker.wait_ready()?;
+        worker.wait_ready(launch.ready_timeout)?;
         Ok(worker)
     }
 
-    fn wait_ready(&mut self) -> Result<(), String> {
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let start = Instant::now();
-        while start.elapsed() < READY_TIMEOUT {
+        while start.elapsed() < timeout {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("wrangler exited before it was ready ({status}):\n{}", self.log_text()));
             }
@@ -161,7 +180,7 @@ impl Worker {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("wrangler did not answer within {READY_TIMEOUT:?}:\n{}", self.log_text()))
+        Err(format!("wrangler did not answer within {timeout:?}:\n{}", self.log_text()))
     }
 
     /// What wrangler and the worker printed so far.
@@ -190,6 +209,17 @@ impl Worker {
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base_url)
     }
+}
+
+/// How `wrangler dev` is started.
+struct Launch<'a> {
+    /// `--config`; else wrangler finds the config in `cwd`.
+    config: Option<&'a Path>,
+    cwd: &'a Path,
+    env: &'a [(&'a str, &'a std::ffi::OsStr)],
+    vars: &'a [(&'a str, &'a str)],
+    args: &'a [&'a str],
+    ready_timeout: Duration,
 }
 
 impl Drop for Worker {

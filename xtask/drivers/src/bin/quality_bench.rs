@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 
-use edge_fn_e2e::quality_bench::{self as bench, Match};
-use edge_fn_e2e::worker::{REQUEST_TIMEOUT_SECS, Worker};
-use edge_fn_e2e::{Args, fixtures, percentile};
+use edge_fn_drivers::quality_bench::{self as bench, Match};
+use edge_fn_drivers::worker::{REQUEST_TIMEOUT_SECS, Worker};
+use edge_fn_drivers::{Args, fixtures, percentile};
 use image::{ImageFormat, RgbaImage};
 use serde_json::{Value, json};
 
@@ -40,7 +40,7 @@ const CASES: [Case; 4] = [
 ];
 
 fn main() -> ExitCode {
-    edge_fn_e2e::exit(run())
+    edge_fn_drivers::exit(run())
 }
 
 fn run() -> Result<(), String> {

@@ -12,7 +12,6 @@ use edge_fn_e2e::worker::{self, REQUEST_TIMEOUT_SECS, Worker};
 use edge_fn_e2e::{cases, ensure, fixtures};
 use image::ImageFormat;
 
-#[path = "hostile.rs"]
 mod hostile;
 use hostile::{
     a_trap_costs_only_the_request_that_trapped, cached_answers_follow_the_allowlist,
@@ -284,7 +283,7 @@ fn the_avif_build_answers_avif_where_accepted(ctx: &Ctx) -> Result<(), String> {
     // Decoded independently (sharp: libheif's AV1 decoder), against the
     // worker's lossless rendition of the same pixels: at the default quality
     // (85) at least 30 dB.
-    let decoded = fixtures::decode_with_sharp(avif)?;
+    let decoded = edge_fn_e2e::sharp::decode(avif)?;
     let lossless = send("/?w=300&f=png", photo.clone())?;
     let lossless = image::load_from_memory(lossless.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
     ensure!(decoded.dimensions() == (300, 200), "sharp decodes {:?}", decoded.dimensions());

@@ -6,16 +6,16 @@
 
 use std::process::ExitCode;
 
-use edge_fn_e2e::Args;
-use edge_fn_e2e::resize_bench::{
+use edge_fn_drivers::Args;
+use edge_fn_drivers::resize_bench::{
     self as bench, MEMORY_STEPS, OPTION_CASES, PROGRESSIVE_QUERY, PROGRESSIVE_SIZE, SPEED_OUTPUTS, Series,
 };
-use edge_fn_e2e::worker::Worker;
-use edge_fn_e2e::{fixtures, worker};
+use edge_fn_drivers::worker::Worker;
+use edge_fn_drivers::{fixtures, worker};
 use serde_json::{Value, json};
 
 fn main() -> ExitCode {
-    edge_fn_e2e::exit(run())
+    edge_fn_drivers::exit(run())
 }
 
 fn run() -> Result<(), String> {

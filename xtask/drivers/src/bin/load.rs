@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use edge_fn_e2e::load::{self, Config};
-use edge_fn_e2e::worker::Worker;
+use edge_fn_drivers::load::{self, Config};
+use edge_fn_drivers::worker::Worker;
 
 fn main() -> ExitCode {
     match run() {
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<bool, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str| edge_fn_e2e::arg_value(&args, name);
+    let value = |name: &str| edge_fn_drivers::arg_value(&args, name);
     let number = |name: &str| -> Result<u64, String> {
         value(name)?.parse().map_err(|_| format!("{name} must be a whole number"))
     };

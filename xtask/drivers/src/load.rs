@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use image::ImageFormat;
 
-use crate::origin::{Origin, Route};
 use crate::worker::{REQUEST_TIMEOUT_SECS, Worker, wasm_memory};
 use crate::{fixtures, percentile};
+use edge_fn_e2e::origin::{Origin, Route};
 
 /// What one load run does.
 pub struct Config {

@@ -116,23 +116,12 @@ fn display_name(frame: &Value) -> String {
     }
 }
 
-/// The crate a demangled name belongs to: its first path segment, without
-/// a `[disambiguator]`; in `<X as Y>::f`, `X`'s crate, or `Y`'s when `X` is a
-/// bare type parameter. JS and V8 frames are grouped apart.
+/// The crate of a function, as `cargo edge size` attributes it; V8's own
+/// entries (`(garbage collector)`, `(program)`) and JavaScript apart.
 fn crate_of(name: &str) -> String {
-    if name.starts_with('(') {
-        return "(V8)".into();
-    }
-    let mut path = name;
-    if let Some(inner) = name.strip_prefix('<') {
-        let inner = inner.trim_start_matches('&').trim_start_matches("mut ");
-        path = match inner.split_once(" as ") {
-            Some((ty, tr)) if !ty.contains("::") => tr,
-            _ => inner,
-        };
-    }
-    match path.split_once("::") {
-        Some((first, _)) => first.split('[').next().unwrap_or(first).to_owned(),
+    match edge_pipeline::size::crate_of(name) {
+        _ if name.starts_with('(') => "(V8)".into(),
+        Some(krate) => krate.to_owned(),
         None => "(JS or unnamed)".into(),
     }
 }

@@ -1,32 +1,22 @@
-//! Harness for the end-to-end tests: builds the worker through the pipeline,
-//! runs it in local workerd through the project's pinned wrangler, and offers
-//! an HTTP client and generated fixtures; and the load and resize-benchmark
-//! drivers behind `cargo xtask load` and `cargo xtask bench`.
+//! The drivers behind `cargo xtask bench`, `load` and `profile`, run as
+//! binaries of this crate (`src/bin/`): each starts the built worker in local
+//! workerd (the e2e harness), drives it, and writes its figures as JSON for
+//! xtask to report.
 //!
-//! Every process started here is stopped by its process group id when its
-//! guard drops, which also happens when a test fails.
+//! - [`resize_bench`]: resize speed, options and memory against photon, with
+//!   sharp on the host as the native reference;
+//! - [`quality_bench`]: quality per byte against sharp (SSIMULACRA2);
+//! - [`load`]: concurrent clients, a normal and a hostile mix;
+//! - [`cpu_profile`]: V8's sampling profiler over wrangler's inspector.
 
 pub mod cpu_profile;
-pub mod fixtures;
 pub mod load;
-pub mod origin;
 pub mod quality_bench;
 pub mod resize_bench;
-pub mod runner;
-pub mod worker;
 
-use std::path::{Path, PathBuf};
+pub use edge_fn_e2e::{fixtures, worker};
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
-}
-
-/// The Node.js wrangler runs on: the project's own, installed from npm (the
-/// `node` package in package.json) by `cargo xtask test`.
-pub fn node() -> PathBuf {
-    workspace_root().join("node_modules/node/bin/node")
-}
+use std::path::PathBuf;
 
 /// The value after `name` among the arguments, for the harness's binaries,
 /// which `cargo xtask` runs with every argument given.

@@ -8,21 +8,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use edge_fn_e2e::cpu_profile::{self, Inspector};
-use edge_fn_e2e::resize_bench;
-use edge_fn_e2e::worker::{REQUEST_TIMEOUT_SECS, Worker};
+use edge_fn_drivers::cpu_profile::{self, Inspector};
+use edge_fn_drivers::resize_bench;
+use edge_fn_drivers::worker::{REQUEST_TIMEOUT_SECS, Worker};
 use serde_json::json;
 
 /// V8's sampling interval, in microseconds.
 const SAMPLING_INTERVAL_US: u64 = 100;
 
 fn main() -> ExitCode {
-    edge_fn_e2e::exit(run())
+    edge_fn_drivers::exit(run())
 }
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str| edge_fn_e2e::arg_value(&args, name);
+    let value = |name: &str| edge_fn_drivers::arg_value(&args, name);
     let number = |name: &str| -> Result<usize, String> {
         value(name)?.parse().map_err(|_| format!("{name} must be a whole number"))
     };
