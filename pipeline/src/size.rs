@@ -181,7 +181,7 @@ fn crate_row(name: &str) -> String {
 }
 
 impl Breakdown {
-    /// The report `cargo xtask size` prints; `baseline` adds a change column.
+    /// The report `cargo edge size` prints; `baseline` adds a change column.
     pub fn render(&self, top: usize, baseline: Option<&Breakdown>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "module: {} bytes", self.total);

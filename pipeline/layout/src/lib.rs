@@ -5,7 +5,7 @@
 //! scatters look-alike functions (monomorphized copies of one generic, the
 //! decoders' many small steps) across the module. Placing each body after the
 //! ones most like it shrinks this worker's gzip upload by 3.3%, for the same
-//! bytes (README, "What each size step saves").
+//! bytes (docs/measurements.md, "What each size step saves").
 //!
 //! Similarity is estimated from signatures: one-permutation MinHash over
 //! 4-byte shingles, densified by rotation, keeping 8 bits per bin so that two
@@ -15,9 +15,9 @@
 //! about 0.1 s for this worker's 3,000 bodies. Everything is deterministic:
 //! fixed hashing, ties go to the earlier body.
 //!
-//! This is its own crate so that it is compiled optimized even in xtask's
-//! `dev` profile (see the workspace's `Cargo.toml`): the walk is the only hot
-//! loop xtask runs itself.
+//! This is its own crate so that it is compiled optimized even in the
+//! `dev` profile `cargo xtask` runs in (see the workspace's `Cargo.toml`): the
+//! walk is the only hot loop of the pipeline's own.
 
 /// Bins per signature.
 const K: usize = 512;

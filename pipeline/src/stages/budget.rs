@@ -105,7 +105,7 @@ pub fn run(upload: &Upload, budget: Budget) -> Result<Measured> {
         biggest.sort_by(|a, b| b.cmp(a));
         let list: Vec<_> = biggest.iter().take(5).map(|(n, p)| format!("  {p}: {n} bytes")).collect();
         bail!(
-            "the upload is {over}. Biggest files:\n{}\nRun `cargo xtask size` to see which crates and \
+            "the upload is {over}. Biggest files:\n{}\nRun `cargo edge size` to see which crates and \
              functions bring the bytes; `--snip` (the release default) removes panic-message code.",
             list.join("\n")
         );
