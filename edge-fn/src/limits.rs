@@ -20,7 +20,7 @@ pub const MAX_OUTPUT_SIDE: u32 = 8_192;
 
 /// Most memory one request may plan to use besides its source bytes: every
 /// buffer decoding, resampling and encoding allocate, stacked as if none
-/// reused another's freed space (see `transform::Memory`). With the source
+/// reused another's freed space (see `plan::Memory`). With the source
 /// (at most [`MAX_SOURCE_BYTES`]) one request stays under 90 MiB; the isolate's
 /// memory budget (`MEMORY_BUDGET_MIB`) decides how many run at once.
 pub const MAX_WORKING_BYTES: u64 = 64 * 1024 * 1024;
@@ -49,3 +49,7 @@ pub const MAX_JPEG_SCANS: u32 = 32;
 /// to 6.0 passes (libjpeg's grey script is the 6); each pass over a 16 MP
 /// image costs tens of milliseconds. The limit leaves twice the most seen.
 pub const MAX_JPEG_PASSES: u64 = 12;
+
+/// Cloudflare's cap on an animation that stays animated: frames × canvas
+/// pixels. Larger animations are answered as they are.
+pub const MAX_ANIMATION_PIXELS: u64 = 50_000_000;

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use edge_fn::request::Accepted;
+use edge_fn::plan::options::Accepted;
 use edge_fn::{Caller, Options, transform};
 use image::{DynamicImage, ImageFormat};
 use proptest::prelude::*;
@@ -30,7 +30,7 @@ fn seeds() -> Vec<Vec<u8>> {
             img.write_to(&mut out, format).unwrap();
             out.into_inner()
         })
-        .chain([include_bytes!("../src/testdata/libjpeg-turbo-progressive-restart.jpg").to_vec()])
+        .chain([include_bytes!("../src/codecs/testdata/libjpeg-turbo-progressive-restart.jpg").to_vec()])
         .collect()
 }
 

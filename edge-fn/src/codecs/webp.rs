@@ -1,7 +1,7 @@
 //! WebP output through libwebp, the reference encoder (the one behind
 //! Cloudflare, sharp and Squoosh): lossy VP8 with an alpha plane, or
 //! lossless VP8L for `quality=100`. libwebp is C, compiled for the worker
-//! by clang against the small C library in `edge-fn/libc` (see `libc.rs`);
+//! by clang against the small C library in `edge-fn/libc` (see `memory::libc`);
 //! its buffers come from the worker's heap and count against its cap.
 //!
 //! The encoder writes straight into the output `Vec` through libwebp's

@@ -12,12 +12,13 @@ use image::error::{ImageError, LimitErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
+use crate::codecs::progressive::{Baseline, Input};
+use crate::codecs::survey;
 use crate::error::Error;
 use crate::limits::{
     MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
 };
-use crate::progressive::{Baseline, Input};
-use crate::survey;
+use crate::pixels::Rgba;
 
 /// What the header says, before any pixel is decoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,19 +68,6 @@ pub fn transposes(orientation: Orientation) -> bool {
     )
 }
 
-/// Decoded pixels: 8-bit RGBA, `width × height × 4` bytes.
-#[derive(Debug)]
-pub struct Rgba {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// The samples, row by row.
-    pub pixels: Vec<u8>,
-    /// Whether any pixel may be transparent (the source has an alpha channel).
-    pub alpha: bool,
-}
-
 /// Reads the header of a JPEG, PNG, WebP or GIF and checks it against the
 /// size limits and, for JPEG, the scan limits.
 pub fn header(input: &[u8]) -> Result<Header, Error> {
@@ -103,7 +91,7 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
                 metadata_bytes: exif,
-                frames: crate::anim::survey(input, format).frames.max(1),
+                frames: crate::codecs::survey::animation(input, format).frames.max(1),
             }
         }
     };
@@ -210,7 +198,7 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
             let coefficients = match (header.progressive, denominator) {
                 (false, _) => 0,
                 (true, 1) => header.jpeg.blocks * 64 * 2,
-                (true, _) => crate::progressive::held_bytes(header.jpeg.blocks, denominator),
+                (true, _) => crate::codecs::progressive::held_bytes(header.jpeg.blocks, denominator),
             };
             // Component planes at the output scale, the interleaved output,
             // the coefficients, then the RGBA expansion (which may not fit

@@ -6,7 +6,7 @@
 //! Each request reserves what it will hold — its source buffer before reading
 //! it, its working memory before transforming — and waits while the budget
 //! is taken. A reservation is granted when the count fits the budget and the
-//! heap really has the room (the caller's `allocate`, see `heap.rs`: holes
+//! heap really has the room (the caller's `allocate`, see `memory::heap`: holes
 //! left by earlier buffers can make a count that fits useless).
 //!
 //! Order: a request that fits may go ahead of larger ones that wait, so that

@@ -5,8 +5,8 @@
 //! a hash of those identifies it without encoding anything — which lets a
 //! matching `If-None-Match` be answered with 304 before decoding.
 
-use crate::options::{FormatChoice, Options};
-use crate::request::Accepted;
+use crate::plan::options::Accepted;
+use crate::plan::options::{FormatChoice, Options};
 
 /// How the source is identified.
 pub enum Source<'a> {

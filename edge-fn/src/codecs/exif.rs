@@ -7,7 +7,19 @@
 //! leaves it out. Pure byte work on the TIFF structure EXIF is stored in
 //! (the source's EXIF is at most 64 KiB: [`crate::limits::MAX_EXIF_BYTES`]).
 
-use crate::options::Metadata;
+/// The `metadata` option: which EXIF of the source a JPEG result carries
+/// (Cloudflare's; its PNG and WebP results carry none, nor do ours). The
+/// orientation is applied to the pixels either way and reset in what is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metadata {
+    /// Only the copyright and artist tags (Cloudflare's default for JPEG).
+    #[default]
+    Copyright,
+    /// The source's EXIF, as it is (up to 64 KiB), with orientation 1.
+    Keep,
+    /// Nothing.
+    None,
+}
 
 /// EXIF IFD0 tags.
 const ORIENTATION: u16 = 0x0112;

@@ -6,8 +6,30 @@
 use image::DynamicImage;
 use image::metadata::Orientation;
 
-use crate::geometry::Rect;
-use crate::options::{Flip, Rotate};
+use super::geometry::Rect;
+
+/// The `flip` option: a mirror applied after the EXIF orientation and
+/// before `rotate`, as in Cloudflare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flip {
+    /// Left and right swap (`h`).
+    Horizontal,
+    /// Top and bottom swap (`v`).
+    Vertical,
+    /// Both (`hv`): a half turn.
+    Both,
+}
+
+/// A quarter turn count for the `rotate` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotate {
+    /// 90° clockwise.
+    R90,
+    /// 180°.
+    R180,
+    /// 270° clockwise.
+    R270,
+}
 
 /// One quarter-turn or mirror step, as `image` applies them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

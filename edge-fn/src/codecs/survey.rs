@@ -1,6 +1,7 @@
-//! A walk over a container's chunks or markers before any decoder runs: what
-//! the decoders will hold besides the pixels (metadata) and, for JPEG, how much
-//! entropy decoding the scans ask for.
+//! A walk over a container's chunks, markers or blocks before any decoder
+//! runs: what the decoders will hold besides the pixels (metadata), for JPEG
+//! how much entropy decoding the scans ask for, and for GIF and WebP how many
+//! frames an animation has and how often it loops.
 //!
 //! A progressive JPEG may repeat refinement scans without end: each one walks
 //! every block of its components, so a 100 KB file with a thousand scans keeps
@@ -8,6 +9,8 @@
 //! the markers costs one pass over the bytes and bounds that work before
 //! decoding starts. The counts are upper bounds: every component is counted
 //! with its MCU padding.
+
+use image::ImageFormat;
 
 /// What the markers of a JPEG say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,6 +157,89 @@ fn chunks(data: &[u8], start: usize, header: usize, riff: bool) -> impl Iterator
     })
 }
 
+/// What the container says about an animation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Animation {
+    /// The frames.
+    pub frames: u32,
+    /// How many times it loops: `None` plays once, `Some(0)` loops forever.
+    pub loops: Option<u16>,
+}
+
+/// Reads frame count and loop count from a GIF's blocks or a WebP's chunks,
+/// without decoding; a truncated file counts the frames before the cut.
+pub fn animation(input: &[u8], format: ImageFormat) -> Animation {
+    match format {
+        ImageFormat::Gif => gif_survey(input),
+        ImageFormat::WebP => webp_survey(input),
+        _ => Animation { frames: 1, loops: None },
+    }
+}
+
+fn gif_survey(data: &[u8]) -> Animation {
+    let mut animation = Animation::default();
+    let table = |flags: u8| if flags & 0x80 != 0 { 3 * (2usize << (flags & 7)) } else { 0 };
+    let Some(&flags) = data.get(10) else { return animation };
+    let mut pos = 13 + table(flags);
+    // Skips a run of sub-blocks; `None` at the end of the data.
+    let skip = |mut pos: usize| loop {
+        let n = usize::from(*data.get(pos)?);
+        pos += 1 + n;
+        if n == 0 {
+            return Some(pos);
+        }
+    };
+    while let Some(&block) = data.get(pos) {
+        let next = match block {
+            0x21 => {
+                let app = data.get(pos + 2..pos + 14);
+                if data.get(pos + 1) == Some(&0xFF)
+                    && app == Some(b"\x0bNETSCAPE2.0")
+                    && let Some(&[3, 1, lo, hi]) = data.get(pos + 14..pos + 18)
+                {
+                    animation.loops = Some(u16::from_le_bytes([lo, hi]));
+                }
+                skip(pos + 2)
+            }
+            0x2C => {
+                animation.frames += 1;
+                let Some(&flags) = data.get(pos + 9) else { break };
+                skip(pos + 10 + table(flags) + 1)
+            }
+            _ => None,
+        };
+        match next {
+            Some(next) => pos = next,
+            None => break,
+        }
+    }
+    animation
+}
+
+fn webp_survey(data: &[u8]) -> Animation {
+    let mut animation = Animation { frames: 0, loops: None };
+    let mut still = false;
+    let mut pos = 12;
+    while let Some(head) = data.get(pos..pos + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        match &head[..4] {
+            b"ANIM" => {
+                if let Some(&[lo, hi]) = data.get(pos + 12..pos + 14) {
+                    animation.loops = Some(u16::from_le_bytes([lo, hi]));
+                }
+            }
+            b"ANMF" => animation.frames += 1,
+            b"VP8 " | b"VP8L" => still = true,
+            _ => {}
+        }
+        pos = pos.saturating_add(8 + size + (size & 1));
+    }
+    if still || animation.frames == 0 {
+        animation.frames = 1;
+    }
+    animation
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +332,45 @@ mod tests {
             webp.extend(std::iter::repeat_n(0, (len + (len & 1)) as usize));
         }
         assert_eq!(webp_exif_bytes(&webp), 77);
+    }
+
+    /// A `w`×`h` GIF of `n` frames, frame `i` filled with grey `i * 40`,
+    /// 70 ms each, looping `repeat`.
+    fn gif(w: u32, h: u32, n: u8, repeat: Option<image::codecs::gif::Repeat>) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+            if let Some(repeat) = repeat {
+                encoder.set_repeat(repeat).unwrap();
+            }
+            let frames = (0..n).map(|i| {
+                let v = i * 40;
+                image::Frame::from_parts(
+                    image::RgbaImage::from_pixel(w, h, image::Rgba([v, v, v, 255])),
+                    0,
+                    0,
+                    image::Delay::from_numer_denom_ms(70, 1),
+                )
+            });
+            encoder.encode_frames(frames).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn gif_frames_and_loops_are_counted_from_the_blocks() {
+        assert_eq!(
+            animation(&gif(8, 8, 3, Some(image::codecs::gif::Repeat::Infinite)), ImageFormat::Gif),
+            Animation { frames: 3, loops: Some(0) }
+        );
+        assert_eq!(
+            animation(&gif(8, 8, 2, Some(image::codecs::gif::Repeat::Finite(4))), ImageFormat::Gif),
+            Animation { frames: 2, loops: Some(4) }
+        );
+        assert_eq!(animation(&gif(8, 8, 1, None), ImageFormat::Gif), Animation { frames: 1, loops: None });
+        let whole = gif(8, 8, 5, None);
+        let cut = animation(&whole[..whole.len() / 2], ImageFormat::Gif);
+        assert!(cut.frames < 5, "{cut:?}");
+        assert_eq!(animation(b"GIF89a", ImageFormat::Gif).frames, 0);
     }
 }

@@ -17,20 +17,21 @@ use worker::{
     web_sys,
 };
 
-use crate::admission::{Admission, Reservation, Waiting};
-use crate::config::{Config, MAX_REDIRECTS, default_port};
-use crate::etag;
-use crate::heap;
 use crate::limits::MAX_SOURCE_BYTES;
-use crate::options::FormatChoice;
-use crate::request::{self, Accepted};
-use crate::signing;
-use crate::{Caller, Error, Options, Output, prepare, transform, transform_planned};
+use crate::memory::admission::{Admission, Reservation, Waiting};
+use crate::memory::heap;
+use crate::plan::options::Accepted;
+use crate::plan::options::FormatChoice;
+use crate::service::config::{Config, MAX_REDIRECTS, default_port};
+use crate::service::etag;
+use crate::service::request;
+use crate::service::signing;
+use crate::{Caller, Error, Options, Output, prepare, transform_planned};
 
 /// Memory the admission budget leaves for what no reservation covers: the
 /// module's own data and stack are measured, this is for headers read before
 /// a plan exists, per-request strings, body chunks in transit and the
-/// allocator's own slack. The heap leaves the same to them (see `heap.rs`).
+/// allocator's own slack. The heap leaves the same to them (see `memory::heap`).
 const HEADROOM_BYTES: u64 = heap::RESERVE_HEADROOM as u64;
 
 thread_local! {
@@ -267,7 +268,7 @@ async fn handle(req: Request, options: &Options, config: &Config, source: Option
         return Ok(Answer::NotModified { etag, varies });
     }
     if options.format == Some(FormatChoice::Json) {
-        let body = transform::describe(&source.bytes, options)?;
+        let body = crate::plan::describe(&source.bytes, options)?;
         if if_none_match.as_deref().is_some_and(etag::is_any) {
             return Ok(Answer::NotModified { etag, varies });
         }

@@ -10,9 +10,9 @@
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use crate::decode::Rgba;
 use crate::error::Error;
-use crate::geometry::Rect;
+use crate::pixels::Rgba;
+use crate::pixels::geometry::Rect;
 
 /// The resampling kernel: Catmull-Rom, sharp like Lanczos at two thirds of its cost.
 pub const FILTER: FilterType = FilterType::CatmullRom;

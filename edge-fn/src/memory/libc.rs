@@ -1,7 +1,7 @@
 //! The few C library functions the worker's C code (libwebp) calls, on
 //! `wasm32-unknown-unknown`, which has no libc: allocation through the
 //! worker's own heap (so C buffers count against the same cap, see
-//! `heap.rs`) and `qsort`. Their headers are in `edge-fn/libc/include`; the
+//! `memory::heap`) and `qsort`. Their headers are in `edge-fn/libc/include`; the
 //! memory and math functions come from Rust's compiler-builtins. On the host
 //! the system's libc serves, and this module only offers the sort for tests.
 

@@ -5,54 +5,13 @@
 //! Parsing is pure and total: any input gives either [`Options`] or an
 //! [`Error::BadParameter`] naming the option and the values it accepts.
 
-use crate::adjust::Adjustments;
+pub use crate::codecs::OutputFormat;
+pub use crate::codecs::exif::Metadata;
 use crate::error::Error;
-use crate::geometry::{Fit, Gravity, Trim};
 use crate::limits::MAX_OUTPUT_SIDE;
-
-/// An output encoding the worker can produce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// JPEG (lossy, no alpha), progressive as in Cloudflare.
-    Jpeg,
-    /// Baseline (sequential) JPEG: `format=baseline-jpeg`.
-    BaselineJpeg,
-    /// PNG (lossless).
-    Png,
-    /// WebP (lossy; lossless at quality 100).
-    WebP,
-    /// AVIF, in builds with the `avif` feature, up to [`crate::avif::MAX_SIDE`]
-    /// pixels a side; WebP otherwise.
-    Avif,
-    /// Animated GIF: only for an animated GIF source (see `anim.rs`); not a
-    /// `format` value, as in Cloudflare.
-    Gif,
-}
-
-impl OutputFormat {
-    /// The `Content-Type` of this format.
-    pub fn mime(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg | OutputFormat::BaselineJpeg => "image/jpeg",
-            OutputFormat::Png => "image/png",
-            OutputFormat::WebP => "image/webp",
-            OutputFormat::Avif => "image/avif",
-            OutputFormat::Gif => "image/gif",
-        }
-    }
-
-    /// The short name used in options and cache keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Jpeg => "jpeg",
-            OutputFormat::BaselineJpeg => "baseline-jpeg",
-            OutputFormat::Png => "png",
-            OutputFormat::WebP => "webp",
-            OutputFormat::Avif => "avif",
-            OutputFormat::Gif => "gif",
-        }
-    }
-}
+use crate::pixels::adjust::Adjustments;
+use crate::pixels::geometry::{Fit, Gravity, Trim};
+pub use crate::pixels::orient::{Flip, Rotate};
 
 /// The `format` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,43 +23,6 @@ pub enum FormatChoice {
     /// No image: the source's and the result's sizes as JSON (Cloudflare's
     /// `format=json`).
     Json,
-}
-
-/// The `flip` option: a mirror applied after the EXIF orientation and
-/// before `rotate`, as in Cloudflare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flip {
-    /// Left and right swap (`h`).
-    Horizontal,
-    /// Top and bottom swap (`v`).
-    Vertical,
-    /// Both (`hv`): a half turn.
-    Both,
-}
-
-/// The `metadata` option: which EXIF of the source a JPEG result carries
-/// (Cloudflare's; its PNG and WebP results carry none, nor do ours). The
-/// orientation is applied to the pixels either way and reset in what is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Metadata {
-    /// Only the copyright and artist tags (Cloudflare's default for JPEG).
-    #[default]
-    Copyright,
-    /// The source's EXIF, as it is (up to 64 KiB), with orientation 1.
-    Keep,
-    /// Nothing.
-    None,
-}
-
-/// A quarter turn count for the `rotate` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rotate {
-    /// 90° clockwise.
-    R90,
-    /// 180°.
-    R180,
-    /// 270° clockwise.
-    R270,
 }
 
 /// Default JPEG quality, as in Cloudflare Image Resizing.
@@ -510,6 +432,53 @@ fn parse_rotate(value: &str) -> Result<Option<Rotate>, Error> {
     })
 }
 
+/// The image formats a client's `Accept` header names, for `format=auto`.
+/// AVIF counts only in builds that can encode it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// `image/webp` with a quality above 0.
+    pub webp: bool,
+    /// `image/avif` with a quality above 0, and the build has the encoder.
+    pub avif: bool,
+}
+
+impl Accepted {
+    /// Reads an `Accept` header (absent: neither).
+    pub fn from_header(accept: Option<&str>) -> Accepted {
+        let accept = accept.unwrap_or("");
+        Accepted {
+            webp: accepts(accept, "image/webp"),
+            avif: crate::codecs::avif::ENABLED && accepts(accept, "image/avif"),
+        }
+    }
+
+    /// A short, stable name for cache keys and ETags.
+    pub fn key(self) -> &'static str {
+        match (self.avif, self.webp) {
+            (true, true) => "avif+webp",
+            (true, false) => "avif",
+            (false, true) => "webp",
+            (false, false) => "none",
+        }
+    }
+}
+
+/// Whether an `Accept` header lists `mime` itself with a non-zero quality.
+/// Wildcards (`*/*`, `image/*`) do not count: a client that names no image
+/// format gets the widely supported ones.
+pub fn accepts(accept: &str, mime: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let listed = parts.next().is_some_and(|m| m.eq_ignore_ascii_case(mime));
+        let quality = parts
+            .filter_map(|p| p.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case("q")))
+            .map(|(_, v)| v.trim().parse::<f64>().unwrap_or(0.0))
+            .next()
+            .unwrap_or(1.0);
+        listed && quality > 0.0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,5 +613,17 @@ mod tests {
     #[test]
     fn empty_query_is_no_options() {
         assert_eq!(Options::from_query("").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn accept_needs_the_type_itself_with_a_quality_above_zero() {
+        assert!(accepts("image/avif,image/webp,*/*", "image/webp"));
+        assert!(accepts("image/webp;q=0.5", "image/webp"));
+        assert!(accepts("IMAGE/WEBP", "image/webp"));
+        assert!(!accepts("image/webp;q=0", "image/webp"));
+        assert!(!accepts("image/webp; q=0.0, */*", "image/webp"));
+        assert!(!accepts("*/*", "image/webp"));
+        assert!(!accepts("image/*", "image/webp"));
+        assert!(!accepts("image/webpx", "image/webp"));
     }
 }

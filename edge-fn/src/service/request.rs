@@ -2,7 +2,7 @@
 //! and content negotiation. Pure, so the host tests reach it.
 
 use crate::error::Error;
-use crate::options::{Options, SIGNING_PARAMETERS};
+use crate::plan::options::{Options, SIGNING_PARAMETERS};
 
 /// The path prefix of Cloudflare Image Resizing's URL form.
 pub const PATH_FORM: &str = "/cdn-cgi/image/";
@@ -39,50 +39,6 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Options, Error> {
     Ok(options)
 }
 
-/// The image formats a client's `Accept` header names, for `format=auto`.
-/// AVIF counts only in builds that can encode it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Accepted {
-    /// `image/webp` with a quality above 0.
-    pub webp: bool,
-    /// `image/avif` with a quality above 0, and the build has the encoder.
-    pub avif: bool,
-}
-
-impl Accepted {
-    /// Reads an `Accept` header (absent: neither).
-    pub fn from_header(accept: Option<&str>) -> Accepted {
-        let accept = accept.unwrap_or("");
-        Accepted { webp: accepts(accept, "image/webp"), avif: crate::avif::ENABLED && accepts(accept, "image/avif") }
-    }
-
-    /// A short, stable name for cache keys and ETags.
-    pub fn key(self) -> &'static str {
-        match (self.avif, self.webp) {
-            (true, true) => "avif+webp",
-            (true, false) => "avif",
-            (false, true) => "webp",
-            (false, false) => "none",
-        }
-    }
-}
-
-/// Whether an `Accept` header lists `mime` itself with a non-zero quality.
-/// Wildcards (`*/*`, `image/*`) do not count: a client that names no image
-/// format gets the widely supported ones.
-pub fn accepts(accept: &str, mime: &str) -> bool {
-    accept.split(',').any(|range| {
-        let mut parts = range.split(';').map(str::trim);
-        let listed = parts.next().is_some_and(|m| m.eq_ignore_ascii_case(mime));
-        let quality = parts
-            .filter_map(|p| p.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case("q")))
-            .map(|(_, v)| v.trim().parse::<f64>().unwrap_or(0.0))
-            .next()
-            .unwrap_or(1.0);
-        listed && quality > 0.0
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,17 +67,5 @@ mod tests {
     fn path_form_values_are_percent_decoded() {
         let o = parse("/cdn-cgi/image/background=%23f00,fit=pad,w=10/https://a.example/x.png", None).unwrap();
         assert_eq!(o.background, [255, 0, 0]);
-    }
-
-    #[test]
-    fn accept_needs_the_type_itself_with_a_quality_above_zero() {
-        assert!(accepts("image/avif,image/webp,*/*", "image/webp"));
-        assert!(accepts("image/webp;q=0.5", "image/webp"));
-        assert!(accepts("IMAGE/WEBP", "image/webp"));
-        assert!(!accepts("image/webp;q=0", "image/webp"));
-        assert!(!accepts("image/webp; q=0.0, */*", "image/webp"));
-        assert!(!accepts("*/*", "image/webp"));
-        assert!(!accepts("image/*", "image/webp"));
-        assert!(!accepts("image/webpx", "image/webp"));
     }
 }

@@ -1,22 +1,25 @@
-//! Decode → resize → orient → encode, on bytes in memory, planned from the header.
+//! Executes a plan: decode → lay out → encode, on bytes in memory.
 //!
-//! The header is read first; the layout, the JPEG decode scale and the memory
-//! each phase holds are worked out before any pixel is decoded, so an image
-//! too large to process is refused with 413 instead of growing the Wasm memory
-//! (which never shrinks). The plan is an upper bound: the end-to-end tests
-//! check it against the Wasm memory each input class really reaches.
+//! [`prepare`] reads the header and plans the request (`plan`); the caller
+//! reserves the plan's memory, then [`transform_planned`] decodes at the
+//! planned scale, lays the pixels out ([`layout`]: crop, resize, adjust,
+//! turn, pad) and encodes. An animation that stays animated goes frame by
+//! frame ([`anim`]).
+//!
+//! May use `plan`, `codecs`, `pixels`, `error` and `limits`.
 
-use image::{DynamicImage, ImageEncoder, ImageFormat};
+mod anim;
+mod layout;
 
-use crate::decode::{self, Header, Rgba};
+use image::ImageFormat;
+
+use crate::codecs::decode::{self, Header};
+use crate::codecs::exif::{self, Metadata};
+use crate::codecs::{OutputFormat, encode};
 use crate::error::Error;
-use crate::geometry::{self, Fit, Gravity, Layout, Rect};
-use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
-use crate::options::{FormatChoice, Metadata, Options, OutputFormat};
-use crate::orient::Turns;
-use crate::request::Accepted;
-use crate::resize;
-use crate::{anim, attention, avif, exif, webp};
+use crate::plan::options::{Accepted, FormatChoice, Options};
+pub use crate::plan::prepare;
+use crate::plan::{Animated, Plan};
 
 /// An encoded result.
 #[derive(Debug)]
@@ -57,302 +60,6 @@ pub struct Caller<'a> {
     pub clock: &'a dyn Fn() -> f64,
 }
 
-/// Bytes each phase adds to the memory's high-water mark, besides the source.
-///
-/// The phases are summed, not maxed: a buffer freed by one phase leaves a
-/// hole the next phase's buffers may not fit, so in the worst case each
-/// phase's buffers stack on top of the last's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Memory {
-    /// Decoding, up to the RGBA pixels at the decode scale.
-    pub decode: u64,
-    /// Resampling: the intermediate, the result and the filter coefficients.
-    pub resize: u64,
-    /// Turning, padding and encoding the result.
-    pub encode: u64,
-}
-
-impl Memory {
-    /// The request's working memory: every phase stacked.
-    pub fn peak(&self) -> u64 {
-        self.decode + self.resize + self.encode
-    }
-}
-
-/// The decisions made from the header alone.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// The (trimmed) source's size in the final orientation, at full resolution.
-    pub size: (u32, u32),
-    /// The layout for that size, capped at [`MAX_RESULT_SIDE`].
-    pub layout: Layout,
-    /// The JPEG DCT scale-down (1, 2, 4 or 8).
-    pub denominator: u32,
-    /// EXIF orientation and `rotate`, applied after resizing.
-    pub turns: Turns,
-    /// What `trim` keeps of the stored image, at full resolution.
-    pub region: Rect,
-    /// The layout's source rectangle in the stored image, at full resolution
-    /// (for `gravity=auto`, the centred one: the window is moved once the
-    /// pixels are known).
-    pub stored_source: Rect,
-    /// Memory by phase.
-    pub memory: Memory,
-    /// Whether the output may be AVIF: asked for (or negotiated), built in,
-    /// within [`avif::MAX_SIDE`] and within the working-memory limit.
-    pub avif: bool,
-    /// Whether JPEG output may keep every coefficient (progressive): not with
-    /// `compression=fast`, nor where that would pass the working-memory limit.
-    pub jpeg_buffered: bool,
-    /// An animation that stays animated.
-    pub animated: Option<Animated>,
-}
-
-/// What happens to an animation that stays animated (`anim.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Animated {
-    /// Every frame resized into this format, within `budget` output bytes.
-    Encode {
-        /// Animated GIF or animated WebP.
-        format: OutputFormat,
-        /// The output's fixed size limit.
-        budget: u64,
-    },
-    /// Past [`anim::MAX_PIXELS`]: answered as it is, in its own format.
-    AsIs(OutputFormat),
-}
-
-/// Plans a request from the source's header: layout, decode scale, memory.
-/// Fails with 413 when the plan does not fit [`MAX_WORKING_BYTES`].
-pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Plan, Error> {
-    let Shown { turns, size: (w, h), layout, region, stored_source } = shown_layout(header, options)?;
-
-    // The resolution the output needs, back in the stored orientation.
-    let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
-    let need_h = f64::from(h) * f64::from(layout.resized.1) / layout.source.height;
-    let (need_w, need_h) = if turns.transposes() { (need_h, need_w) } else { (need_w, need_h) };
-    let denominator = decode::jpeg_denominator(header, need_w, need_h);
-
-    let decoded = decode::decoded_size(header, denominator);
-    let crop_w = (stored_source.width / f64::from(denominator)).ceil() as u32 + 1;
-    let (rw, rh) = turns.shown(layout.resized);
-    let resized = u64::from(rw) * u64::from(rh) * 4;
-    let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
-    // `blur` and `sharpen` hold two more copies of the resized image;
-    // `gravity=auto` its grid of cells.
-    let filters = if options.adjust.filters() { 2 * resized } else { 0 } + attention::GRID_BYTES;
-    let buffers = resized + canvas + output_reserve(layout.canvas) + filters;
-    let mut memory = Memory {
-        decode: decode::decode_bytes(header, denominator),
-        resize: resize::resize_bytes(decoded, crop_w, rw, rh),
-        // A turned copy of the result, the canvas, the encoder's output
-        // buffer and its own state.
-        encode: buffers + encoder_bytes(header, options, layout.canvas, !options.fast),
-    };
-    // A JPEG too large to keep every coefficient of is baseline, with the
-    // standard tables, rather than refused.
-    let unbuffered = Memory { encode: buffers + encoder_bytes(header, options, layout.canvas, false), ..memory };
-    let jpeg_buffered = !options.fast && memory.peak() <= MAX_WORKING_BYTES;
-    if !jpeg_buffered {
-        memory = unbuffered;
-    }
-    let wants_avif = match options.format {
-        Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
-        Some(FormatChoice::Auto) => accepted.avif && !options.fast,
-        None | Some(FormatChoice::Json) => false,
-    };
-    let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
-    let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
-    let avif = avif::ENABLED
-        && wants_avif
-        && layout.canvas.0.max(layout.canvas.1) <= avif::MAX_SIDE
-        && with_avif.peak() <= MAX_WORKING_BYTES;
-    if avif {
-        memory.encode = memory.encode.max(with_avif.encode);
-    }
-    let animated = animated_output(header, options, accepted).map(|format| {
-        let frames = u64::from(header.frames);
-        let source_pixels = u64::from(header.width) * u64::from(header.height);
-        if frames * source_pixels > anim::MAX_PIXELS {
-            // Only the copy of the source (counted by `prepare`).
-            memory = Memory::default();
-            return Animated::AsIs(format);
-        }
-        let frame = anim::frame_bytes_per_pixel(format) * pixels as f64;
-        let budget = frames * (frame as u64 + anim::FRAME_OVERHEAD);
-        // The frame decoder's canvases (the composited one, the one kept for
-        // disposal, the frame and its copy) and the GIF frame's indices.
-        memory.decode = 4 * source_pixels * 4 + source_pixels + header.metadata_bytes + (1 << 20);
-        let per_frame = if format == OutputFormat::Gif {
-            pixels + ENCODER_STATE_BYTES
-        } else {
-            pixels * (WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL)
-                + output_reserve(layout.canvas)
-                + ENCODER_STATE_BYTES
-        };
-        memory.encode = buffers + per_frame + budget;
-        Animated::Encode { format, budget }
-    });
-    if memory.peak() > MAX_WORKING_BYTES {
-        let animation = if animated.is_some() {
-            format!(" ({} frames; anim=false answers the first alone)", header.frames)
-        } else {
-            String::new()
-        };
-        let progressive = if header.progressive && denominator == 1 {
-            " (a progressive JPEG decoded at full scale keeps every coefficient of the image while decoding)"
-        } else {
-            ""
-        };
-        return Err(Error::TooLarge(format!(
-            "processing this {}x{} image into {}x{} needs about {} MiB{progressive}{animation}; the limit is {} MiB",
-            header.width,
-            header.height,
-            layout.canvas.0,
-            layout.canvas.1,
-            memory.peak().div_ceil(1 << 20),
-            MAX_WORKING_BYTES >> 20
-        )));
-    }
-    Ok(Plan { size: (w, h), layout, denominator, turns, region, stored_source, memory, avif, jpeg_buffered, animated })
-}
-
-/// The animated format an animation is answered in, if it stays animated:
-/// its own without `format`, WebP for `format=webp` and for `format=auto`
-/// when accepted, GIF for `format=auto` otherwise. Other formats, and
-/// `anim=false`, take the first frame.
-fn animated_output(header: &Header, options: &Options, accepted: Accepted) -> Option<OutputFormat> {
-    if !options.anim || header.frames < 2 {
-        return None;
-    }
-    let own = if header.format == ImageFormat::Gif { OutputFormat::Gif } else { OutputFormat::WebP };
-    match options.format {
-        None | Some(FormatChoice::Json) => Some(own),
-        Some(FormatChoice::Fixed(OutputFormat::WebP)) => Some(OutputFormat::WebP),
-        Some(FormatChoice::Auto) => Some(if accepted.webp { OutputFormat::WebP } else { OutputFormat::Gif }),
-        Some(FormatChoice::Fixed(_)) => None,
-    }
-}
-
-/// Hash tables, windows and row buffers of the JPEG and PNG encoders.
-const ENCODER_STATE_BYTES: u64 = 2 << 20;
-
-/// A progressive JPEG keeps every DCT coefficient of the output until the
-/// end: 2 bytes a sample, and the encoder sizes each of its 3 component
-/// buffers for full resolution.
-const JPEG_COEFFICIENT_BYTES_PER_PIXEL: u64 = 6;
-
-/// What libwebp holds per output pixel, beyond its input and output: lossy
-/// (the YUV picture, per-macroblock state; method 2 keeps no token
-/// buffer), the alpha plane (compressed losslessly: an ARGB copy, hash
-/// chains and backward references), and lossless. Measured on noise, the
-/// worst case, in Wasm: lossy 4–5, with alpha 32, lossless 21–26 bytes.
-const WEBP_LOSSY_BYTES_PER_PIXEL: u64 = 8;
-const WEBP_ALPHA_BYTES_PER_PIXEL: u64 = 30;
-const WEBP_LOSSLESS_BYTES_PER_PIXEL: u64 = 30;
-
-/// What the encoder the request may use holds beyond its input and output
-/// buffers. `format=auto` is planned as WebP, its largest choice.
-fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32), jpeg_buffered: bool) -> u64 {
-    let webp = match options.format {
-        // AVIF that does not fit falls back to WebP.
-        Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::WebP | OutputFormat::Avif),
-        Some(FormatChoice::Auto) => true,
-        None | Some(FormatChoice::Json) => header.format == ImageFormat::WebP,
-    };
-    if !webp {
-        let jpeg = match options.format {
-            Some(FormatChoice::Fixed(format)) => matches!(format, OutputFormat::Jpeg | OutputFormat::BaselineJpeg),
-            Some(FormatChoice::Auto) => true,
-            None | Some(FormatChoice::Json) => header.format == ImageFormat::Jpeg,
-        };
-        let coefficients = if jpeg && jpeg_buffered { JPEG_COEFFICIENT_BYTES_PER_PIXEL } else { 0 };
-        return u64::from(w) * u64::from(h) * coefficients + ENCODER_STATE_BYTES;
-    }
-    let per_pixel = if options.quality >= 100 {
-        WEBP_LOSSLESS_BYTES_PER_PIXEL
-    } else if header.may_have_alpha() {
-        WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL
-    } else {
-        WEBP_LOSSY_BYTES_PER_PIXEL
-    };
-    u64::from(w) * u64::from(h) * per_pixel + ENCODER_STATE_BYTES
-}
-
-/// The output buffer reserved for a `(w, h)` result: its raw size, with room
-/// for what lossless formats add to incompressible pixels (row filter bytes,
-/// block and chunk headers), so that it never grows.
-pub(crate) fn output_reserve((w, h): (u32, u32)) -> u64 {
-    let raw = u64::from(w) * u64::from(h) * 4;
-    raw + raw / 64 + 4 * u64::from(h) + 65_536
-}
-
-/// Where the result comes from, worked out from the header.
-struct Shown {
-    /// From the stored image to the one shown.
-    turns: Turns,
-    /// The trimmed image's size as shown.
-    size: (u32, u32),
-    /// The layout of the result in it, capped at [`MAX_RESULT_SIDE`].
-    layout: Layout,
-    /// What `trim` keeps of the stored image.
-    region: Rect,
-    /// The layout's source rectangle, in the stored image.
-    stored_source: Rect,
-}
-
-/// Trims the image as shown after its EXIF orientation, then lays the rest
-/// out as shown after `flip` and `rotate`.
-fn shown_layout(header: &Header, options: &Options) -> Result<Shown, Error> {
-    let stored = (header.width, header.height);
-    let oriented = Turns::new(header.orientation, None, None);
-    let (ow, oh) = oriented.shown(stored);
-    let kept = options.trim.kept(ow, oh, options.dpr).ok_or_else(|| {
-        Error::bad_parameter("trim", format!("it leaves nothing of the {ow}x{oh} image (dpr {})", options.dpr))
-    })?;
-    let region = oriented.source_rect(stored, kept);
-    let region_size = (region.width as u32, region.height as u32);
-    let turns = Turns::new(header.orientation, options.flip, options.rotate);
-    let (w, h) = turns.shown(region_size);
-    let (box_w, box_h) = options.device_box()?;
-    let layout = geometry::layout(w, h, box_w, box_h, options.fit, options.gravity).capped(MAX_RESULT_SIDE);
-    let within = turns.source_rect(region_size, layout.source);
-    let stored_source = Rect { left: region.left + within.left, top: region.top + within.top, ..within };
-    Ok(Shown { turns, size: (w, h), layout, region, stored_source })
-}
-
-/// `format=json`, in Cloudflare's shape: the source's size (as shown, after
-/// its EXIF orientation), file size and type, and the size the options give,
-/// from the header alone: no pixel is decoded, so no working memory is held.
-pub fn describe(input: &[u8], options: &Options) -> Result<String, Error> {
-    let header = decode::header(input)?;
-    let (w, h) = header.oriented();
-    let layout = shown_layout(&header, options)?.layout;
-    let mime = match header.format {
-        ImageFormat::Jpeg => "image/jpeg",
-        ImageFormat::Png => "image/png",
-        ImageFormat::WebP => "image/webp",
-        ImageFormat::Gif => "image/gif",
-        _ => "application/octet-stream",
-    };
-    Ok(format!(
-        "{{\"original\":{{\"file_size\":{},\"width\":{w},\"height\":{h},\"format\":\"{mime}\"}},\"width\":{},\"height\":{}}}",
-        input.len(),
-        layout.canvas.0,
-        layout.canvas.1
-    ))
-}
-
-/// Reads `input`'s header and plans the request, without decoding a pixel.
-pub fn prepare(input: &[u8], options: &Options, accepted: Accepted) -> Result<(Header, Plan), Error> {
-    let header = decode::header(input)?;
-    let mut plan = plan(&header, options, accepted)?;
-    if let Some(Animated::AsIs(_)) = plan.animated {
-        plan.memory.encode = input.len() as u64;
-    }
-    Ok((header, plan))
-}
-
 /// Decodes `input`, lays it out for the requested box ([`geometry::layout`]),
 /// resizes, applies its EXIF orientation and `rotate`, and encodes it.
 pub fn transform(input: &[u8], options: &Options, caller: &Caller) -> Result<Output, Error> {
@@ -390,7 +97,7 @@ pub fn transform_planned(
     let decoded = (caller.clock)();
     timings.decode = decoded - start;
 
-    let image = apply_layout(image, header, plan, options, &mut None)?;
+    let image = layout::apply(image, header, plan, options, &mut None)?;
     let resized = (caller.clock)();
     timings.resize = resized - decoded;
 
@@ -403,65 +110,15 @@ pub fn transform_planned(
         }
         _ => None,
     };
-    let bytes = encode(image, format, options, plan.jpeg_buffered, exif.as_deref())?;
+    let settings = encode::Settings {
+        quality: options.quality,
+        background: options.background,
+        fast: options.fast,
+        jpeg_buffered: plan.jpeg_buffered,
+    };
+    let bytes = encode::encode(image, format, &settings, exif.as_deref())?;
     timings.encode = (caller.clock)() - resized;
     Ok(Output { bytes, format, negotiated, width, height, timings, planned_bytes: plan.memory.peak() })
-}
-
-/// Resizes the layout's source rectangle (mapped into the stored image at the
-/// decoded scale), adjusts its colours, turns the result as the image is
-/// shown, and pads as the layout says. `gravity=auto` places the window in
-/// `window`, or where it already is (the first frame's, for an animation).
-pub(crate) fn apply_layout(
-    image: Rgba,
-    header: &Header,
-    plan: &Plan,
-    options: &Options,
-    window: &mut Option<(f64, f64)>,
-) -> Result<Rgba, Error> {
-    let layout = &plan.layout;
-    let stored = plan.stored_source;
-    let sx = f64::from(image.width) / f64::from(header.width);
-    let sy = f64::from(image.height) / f64::from(header.height);
-    let mut source = Rect {
-        left: stored.left * sx,
-        top: stored.top * sy,
-        width: (stored.width * sx).min(f64::from(image.width) - stored.left * sx),
-        height: (stored.height * sy).min(f64::from(image.height) - stored.top * sy),
-    };
-    if options.gravity == Gravity::Auto && matches!(options.fit, Fit::Cover | Fit::Crop) {
-        let region = plan.region;
-        let region = Rect {
-            left: region.left * sx,
-            top: region.top * sy,
-            width: (region.width * sx).min(f64::from(image.width) - region.left * sx),
-            height: (region.height * sy).min(f64::from(image.height) - region.top * sy),
-        };
-        (source.left, source.top) =
-            *window.get_or_insert_with(|| attention::best_window(&image, region, (source.width, source.height)));
-    }
-    let (rw, rh) = plan.turns.shown(layout.resized);
-    let full = Rect { left: 0.0, top: 0.0, width: f64::from(image.width), height: f64::from(image.height) };
-    let mut resized = if (image.width, image.height) == (rw, rh) && source == full {
-        image
-    } else {
-        resize::resize(image, source, rw, rh)?
-    };
-    options.adjust.apply(&mut resized.pixels, resized.width, resized.height);
-    let alpha = resized.alpha;
-    let turned = plan.turns.apply(DynamicImage::ImageRgba8(rgba_image(resized)?)).into_rgba8();
-    if layout.canvas == layout.resized {
-        return Ok(Rgba { width: turned.width(), height: turned.height(), pixels: turned.into_raw(), alpha });
-    }
-    let [r, g, b] = options.background;
-    let mut canvas = image::RgbaImage::from_pixel(layout.canvas.0, layout.canvas.1, image::Rgba([r, g, b, 255]));
-    image::imageops::overlay(&mut canvas, &turned, i64::from(layout.offset.0), i64::from(layout.offset.1));
-    Ok(Rgba { width: canvas.width(), height: canvas.height(), pixels: canvas.into_raw(), alpha: false })
-}
-
-fn rgba_image(image: Rgba) -> Result<image::RgbaImage, Error> {
-    image::RgbaImage::from_raw(image.width, image.height, image.pixels)
-        .ok_or_else(|| Error::Encode("the resizer returned a buffer of the wrong size".into()))
 }
 
 /// The output format, and whether it was negotiated. Without an explicit
@@ -504,92 +161,16 @@ fn choose_format(
     }
 }
 
-/// Encodes RGBA pixels: JPEG flattened onto `background` in place, lossless
-/// formats as RGB when nothing is transparent (packed in place).
-/// `compression=fast` picks libwebp's fastest method. JPEG is progressive
-/// (`format=jpeg`, as in Cloudflare) with Huffman tables made for the image
-/// where the plan allows (`jpeg_buffered`, see
-/// [`JPEG_COEFFICIENT_BYTES_PER_PIXEL`]), else (and for `baseline-jpeg`)
-/// baseline with the standard tables. A JPEG carries `exif` (see `exif.rs`).
-fn encode(
-    image: Rgba,
-    format: OutputFormat,
-    options: &Options,
-    jpeg_buffered: bool,
-    exif: Option<&[u8]>,
-) -> Result<Vec<u8>, Error> {
-    let (quality, background, fast) = (options.quality, options.background, options.fast);
-    let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
-    let Rgba { width, height, mut pixels, alpha } = image;
-    let mut out = Vec::with_capacity(output_reserve((width, height)) as usize);
-    match format {
-        OutputFormat::Jpeg | OutputFormat::BaselineJpeg => {
-            if alpha {
-                flatten(&mut pixels, background);
-            }
-            let side = |n: u32| {
-                u16::try_from(n).map_err(|_| Error::Encode(format!("a JPEG is at most 65535 pixels a side, not {n}")))
-            };
-            let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-            // Progressive scans get Huffman tables made for the image. A
-            // baseline JPEG keeps the standard tables: with made ones the
-            // encoder writes one scan per component, which decoders such as
-            // zune-jpeg misread.
-            let progressive = format == OutputFormat::Jpeg && jpeg_buffered;
-            encoder.set_progressive(progressive);
-            encoder.set_optimized_huffman_tables(progressive);
-            if let Some(exif) = exif {
-                encoder.add_exif_metadata(exif).map_err(|e| failed(&e))?;
-            }
-            encoder
-                .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
-                .map_err(|e| failed(&e))?;
-        }
-        OutputFormat::Gif => return Err(Error::Encode("only animations are encoded as GIF".into())),
-        OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,
-        OutputFormat::WebP => {
-            let settings = webp::Settings { quality, method: if fast { 0 } else { webp::METHOD } };
-            webp::encode(&pixels, width, height, alpha, settings, &mut out).map_err(|e| failed(&e))?;
-        }
-        OutputFormat::Png => {
-            let color = if alpha {
-                image::ExtendedColorType::Rgba8
-            } else {
-                pack_rgb(&mut pixels);
-                image::ExtendedColorType::Rgb8
-            };
-            image::codecs::png::PngEncoder::new(&mut out)
-                .write_image(&pixels, width, height, color)
-                .map_err(|e| failed(&e))?;
-        }
-    }
-    Ok(out)
-}
-
-/// Drops the alpha byte of each RGBA pixel, in place.
-fn pack_rgb(pixels: &mut Vec<u8>) {
-    let count = pixels.len() / 4;
-    for i in 0..count {
-        pixels.copy_within(i * 4..i * 4 + 3, i * 3);
-    }
-    pixels.truncate(count * 3);
-}
-
-/// JPEG has no alpha channel: composites transparent pixels onto `background`, in place.
-fn flatten(pixels: &mut [u8], background: [u8; 3]) {
-    for p in pixels.chunks_exact_mut(4) {
-        let a = u16::from(p[3]);
-        for (c, bg) in p[..3].iter_mut().zip(background) {
-            *c = ((u16::from(*c) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8;
-        }
-        p[3] = 255;
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use edge_fn_fixtures as fixtures;
+    use image::DynamicImage;
+
+    use super::*;
+    use crate::codecs::{avif, survey};
+    use crate::limits::{MAX_RESULT_SIDE, MAX_WORKING_BYTES};
+    use crate::plan::tests::header;
+    use crate::plan::{describe, plan};
     use image::metadata::Orientation;
     use std::io::Cursor;
 
@@ -817,7 +398,11 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert!(frames[0].0.pixels().all(|p| p[0] > 240) && frames[1].0.pixels().all(|p| p[0] < 20));
         assert_eq!(frames[0].0.dimensions(), (20, 10));
-        assert_eq!(anim::survey(&out.bytes, ImageFormat::Gif), anim::survey(&gif, ImageFormat::Gif), "loops kept");
+        assert_eq!(
+            survey::animation(&out.bytes, ImageFormat::Gif),
+            survey::animation(&gif, ImageFormat::Gif),
+            "loops kept"
+        );
         let source_delays: Vec<u32> = frames_of(&Output { bytes: gif.clone(), ..out }).iter().map(|f| f.1).collect();
         assert_eq!(frames.iter().map(|f| f.1).collect::<Vec<_>>(), source_delays, "timing kept");
 
@@ -969,83 +554,11 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_too_large_to_buffer_is_planned_baseline() {
-        let plan_for = |q: &str| plan(&header(ImageFormat::Jpeg, 1600, 1200, false, 3), &query(q), Accepted::default());
-        assert!(plan_for("w=1200&f=jpeg").unwrap().jpeg_buffered);
-        let large = plan_for("w=1500&f=jpeg").unwrap();
-        assert!(!large.jpeg_buffered && large.memory.peak() <= MAX_WORKING_BYTES);
-        assert!(!plan_for("w=100&f=jpeg&compression=fast").unwrap().jpeg_buffered);
-    }
-
-    #[test]
     fn quality_changes_jpeg_size() {
         let src = png(64, 64);
         let low = transform(&src, &query("f=jpeg&q=10"), &caller(false)).unwrap();
         let high = transform(&src, &query("f=jpeg&q=95"), &caller(false)).unwrap();
         assert!(low.bytes.len() < high.bytes.len(), "{} >= {}", low.bytes.len(), high.bytes.len());
-    }
-
-    fn header(format: ImageFormat, width: u32, height: u32, progressive: bool, channels: u8) -> Header {
-        let blocks = u64::from(width.div_ceil(8)) * u64::from(height.div_ceil(8)) * u64::from(channels);
-        Header {
-            format,
-            width,
-            height,
-            orientation: Orientation::NoTransforms,
-            progressive,
-            channels,
-            sample_bytes: 1,
-            jpeg: crate::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
-            metadata_bytes: 0,
-            frames: 1,
-        }
-    }
-
-    #[test]
-    fn a_48_megapixel_baseline_jpeg_to_1024_wide_decodes_at_a_quarter() {
-        let plan =
-            plan(&header(ImageFormat::Jpeg, 8000, 6000, false, 3), &query("width=1024"), Accepted::default()).unwrap();
-        assert_eq!(plan.denominator, 4, "1/8 would give 1000 px, under the 1024 asked for");
-        assert_eq!(plan.layout.resized, (1024, 768));
-        assert!(plan.memory.peak() < 64 << 20, "{:?}", plan.memory);
-        let plan = plan_for(8000, 6000, "width=1000");
-        assert_eq!(plan.denominator, 8);
-    }
-
-    fn plan_for(w: u32, h: u32, q: &str) -> Plan {
-        plan(&header(ImageFormat::Jpeg, w, h, false, 3), &query(q), Accepted::default()).unwrap()
-    }
-
-    #[test]
-    fn enlarging_or_other_formats_decode_at_full_size() {
-        assert_eq!(plan_for(400, 300, "w=800&fit=contain").denominator, 1);
-        let png = plan(&header(ImageFormat::Png, 4000, 3000, false, 4), &query("w=100"), Accepted::default()).unwrap();
-        assert_eq!(png.denominator, 1);
-    }
-
-    #[test]
-    fn orientation_and_rotation_map_the_needed_size_back_to_storage() {
-        // Stored 6000×8000 (portrait), output 1024 wide after a quarter turn: 8000 → 1024 needs 1/4.
-        let mut h = header(ImageFormat::Jpeg, 6000, 8000, false, 3);
-        assert_eq!(plan(&h, &query("width=1024&rotate=90"), Accepted::default()).unwrap().denominator, 4);
-        h.orientation = Orientation::Rotate90;
-        let p = plan(&h, &query("width=1024"), Accepted::default()).unwrap();
-        assert_eq!((p.denominator, p.layout.resized), (4, (1024, 768)));
-    }
-
-    #[test]
-    fn what_cannot_fit_is_refused_before_decoding_with_the_numbers() {
-        let progressive = header(ImageFormat::Jpeg, 8000, 6000, true, 3);
-        let err = plan(&progressive, &query("width=7000"), Accepted::default()).unwrap_err();
-        assert_eq!(err.status(), 413);
-        let message = err.to_string();
-        assert!(message.contains("progressive") && message.contains("64 MiB"), "{message}");
-        // Scaled down, it keeps a fraction of the coefficients (`progressive.rs`).
-        let scaled = plan(&progressive, &query("width=900"), Accepted::default()).unwrap();
-        assert_eq!(scaled.denominator, 8);
-        let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024"), Accepted::default())
-            .unwrap_err();
-        assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");
     }
 
     #[test]
@@ -1154,17 +667,5 @@ mod tests {
         let err = transform(&jpeg, &query("w=16"), &caller(false)).unwrap_err();
         assert_eq!(err.status(), 413, "{err}");
         assert!(err.to_string().contains("scans"), "{err}");
-    }
-
-    #[test]
-    fn the_plan_counts_bit_depth_and_the_rgba_expansion() {
-        let grey =
-            plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=100"), Accepted::default()).unwrap_err();
-        assert_eq!(grey.status(), 413, "16 MP decoded to RGBA alone is 64 MB: {grey}");
-        let small = header(ImageFormat::Png, 2000, 2000, false, 1);
-        let p8 = plan(&small, &query("w=100"), Accepted::default()).unwrap();
-        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=100"), Accepted::default()).unwrap();
-        assert!(p8.memory.decode >= 2000 * 2000 * 4, "{:?}", p8.memory);
-        assert!(p16.memory.decode > p8.memory.decode, "{:?} vs {:?}", p16.memory, p8.memory);
     }
 }

@@ -10,8 +10,8 @@
 //! It runs on the decoded pixels (at the JPEG decode scale), after the plan:
 //! the window's size is the layout's, only its position changes.
 
-use crate::decode::Rgba;
-use crate::geometry::Rect;
+use crate::pixels::Rgba;
+use crate::pixels::geometry::Rect;
 
 /// Cells on the long side of the searched region.
 const GRID: usize = 96;

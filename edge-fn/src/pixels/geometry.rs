@@ -39,7 +39,7 @@ pub enum Gravity {
     /// The middle of the bottom edge.
     Bottom,
     /// The most detailed part of the image (`cover` and `crop` only; see
-    /// `attention.rs`); planned, and placed by `pad`, as the centre.
+    /// `pixels::attention`); planned, and placed by `pad`, as the centre.
     Auto,
     /// A point in relative coordinates: `0x0` is the top-left corner, `1x1`
     /// the bottom-right.

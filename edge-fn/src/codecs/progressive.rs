@@ -404,7 +404,7 @@ impl<'a> Decoder<'a> {
         if !data.starts_with(&[0xFF, 0xD8]) {
             return Err(Error::UnsupportedImage("the JPEG does not start with SOI".into()));
         }
-        for (marker, segment, after) in crate::survey::segments(data) {
+        for (marker, segment, after) in crate::codecs::survey::segments(data) {
             let Some(segment) = segment else {
                 return Err(Error::UnsupportedImage("the JPEG ends inside a marker segment".into()));
             };
@@ -1096,7 +1096,7 @@ mod tests {
         assert!(held_bytes(blocks, 4) < blocks * 128 / 7);
         let jpeg = encoded(64, 48, jpeg_encoder::ColorType::Rgb, jpeg_encoder::SamplingFactor::R_4_2_0, 0);
         let baseline = Baseline::new(&jpeg, 4).unwrap();
-        let survey = crate::survey::jpeg(&jpeg);
+        let survey = crate::codecs::survey::jpeg(&jpeg);
         assert_eq!(baseline.coefficients.nonzero.len() as u64, survey.blocks);
         assert_eq!(baseline.coefficients.values.len() as u64, survey.blocks * 4);
     }
