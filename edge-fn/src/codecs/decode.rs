@@ -19,6 +19,7 @@ use crate::limits::{
     MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
 };
 use crate::pixels::Rgba;
+use crate::pixels::shrink::{self, Shrinker};
 
 /// What the header says, before any pixel is decoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +36,9 @@ pub struct Header {
     /// full-size image until the last scan (all of them at full scale; see
     /// `progressive` for the others).
     pub progressive: bool,
+    /// Interlaced (Adam7) PNG: its rows come pass by pass, so it is decoded
+    /// whole, never shrunk on load.
+    pub interlaced: bool,
     /// Samples per pixel the decoder produces (1 grey … 4 RGBA or CMYK).
     pub channels: u8,
     /// Bytes per sample in the stored image (2 for 16-bit PNG).
@@ -87,6 +91,7 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
                 height,
                 orientation,
                 progressive: false,
+                interlaced: false,
                 channels: decoder.color_type().channel_count(),
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
@@ -132,6 +137,7 @@ fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
         height: u32::from(info.height),
         orientation,
         progressive: info.coding_process == jpeg_decoder::CodingProcess::DctProgressive,
+        interlaced: false,
         channels,
         sample_bytes,
         jpeg,
@@ -158,6 +164,7 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
         height: info.height,
         orientation,
         progressive: false,
+        interlaced: info.interlaced,
         channels: color.samples() as u8,
         sample_bytes: if info.bit_depth == png::BitDepth::Sixteen { 2 } else { 1 },
         jpeg: survey::Jpeg::default(),
@@ -167,16 +174,36 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
     })
 }
 
-/// The largest JPEG scale-down (8, 4, 2 or 1) that keeps at least
-/// `needed_w` × `needed_h` pixels of the stored (un-oriented) image.
-pub fn jpeg_denominator(header: &Header, needed_w: f64, needed_h: f64) -> u32 {
-    if header.format != ImageFormat::Jpeg {
-        return 1;
+/// The scales-down to decode at, best first, each keeping at least
+/// `needed_w` × `needed_h` pixels of the stored (un-oriented) image: for
+/// JPEG the largest DCT scale (8, 4, 2 or 1); for a PNG that is not
+/// interlaced the box factor of shrink-on-load that leaves at least twice
+/// what is needed ([`shrink::factor`]), then the one that leaves just what
+/// is needed, for a plan the first does not fit; 1 for the others.
+pub fn denominators(header: &Header, needed_w: f64, needed_h: f64) -> Vec<u32> {
+    let preferred = denominator(header, needed_w, needed_h);
+    let mut all = vec![preferred];
+    if header.format == ImageFormat::Png && !header.interlaced {
+        let tight = shrink::factor((header.width, header.height), (needed_w / 2.0, needed_h / 2.0));
+        if tight > preferred {
+            all.push(tight);
+        }
     }
-    [8, 4, 2]
-        .into_iter()
-        .find(|&d| f64::from(header.width.div_ceil(d)) >= needed_w && f64::from(header.height.div_ceil(d)) >= needed_h)
-        .unwrap_or(1)
+    all
+}
+
+/// The best scale-down of [`denominators`].
+pub fn denominator(header: &Header, needed_w: f64, needed_h: f64) -> u32 {
+    match header.format {
+        ImageFormat::Jpeg => [8, 4, 2]
+            .into_iter()
+            .find(|&d| {
+                f64::from(header.width.div_ceil(d)) >= needed_w && f64::from(header.height.div_ceil(d)) >= needed_h
+            })
+            .unwrap_or(1),
+        ImageFormat::Png if !header.interlaced => shrink::factor((header.width, header.height), (needed_w, needed_h)),
+        _ => 1,
+    }
 }
 
 /// The decoded size at scale 1/`denominator`.
@@ -208,7 +235,14 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
         }
         // Into our own RGBA-sized buffer; the decoder keeps a few rows of the
         // stored bit depth (current, previous, de-interlacing).
-        ImageFormat::Png => rgba + 4 * u64::from(header.width) * 4 * u64::from(header.sample_bytes),
+        ImageFormat::Png if denominator == 1 => rgba + 4 * u64::from(header.width) * 4 * u64::from(header.sample_bytes),
+        // Shrunk on load: the reduced image and its sums, the decoder's rows
+        // (current and previous at the stored depth, the output row at 8
+        // bits) and our RGBA row.
+        ImageFormat::Png => {
+            let row = u64::from(header.width);
+            shrink::held_bytes((header.width, header.height), denominator) + 2 * row * 4 * 2 + row * 4 + row * 4
+        }
         // image's buffer at the decoded depth, the decoder's own frame
         // (YUV planes, or ARGB words and an alpha plane), then the RGBA copy.
         ImageFormat::WebP => px * c + px * 5 + rgba,
@@ -225,7 +259,7 @@ const DECODER_STATE_BYTES: u64 = 1 << 20;
 pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
     match header.format {
         ImageFormat::Jpeg => decode_jpeg(input, header, denominator),
-        ImageFormat::Png => decode_png(input),
+        ImageFormat::Png => decode_png(input, denominator),
         format => {
             // Decodes the first frame of an animated GIF or WebP.
             let decoder = reader(input, format).into_decoder().map_err(image_error)?;
@@ -301,9 +335,23 @@ fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, 
     Ok(Rgba { width, height, pixels, alpha: false })
 }
 
-fn decode_png(input: &[u8]) -> Result<Rgba, Error> {
+/// Decodes a PNG, shrunk on load by `k` (its rows averaged as they are
+/// inflated: the whole image is never held) when `k` is over 1.
+fn decode_png(input: &[u8], k: u32) -> Result<Rgba, Error> {
     let mut reader = png_decoder(input).read_info().map_err(png_error)?;
     let (width, height) = (reader.info().width, reader.info().height);
+    if k > 1 && !reader.info().interlaced {
+        let channels = reader.output_color_type().0.samples();
+        let mut shrinker = Shrinker::new((width, height), k, matches!(channels, 2 | 4));
+        let mut rgba = Vec::with_capacity(width as usize * 4);
+        while let Some(row) = reader.next_row().map_err(png_error)? {
+            rgba.clear();
+            rgba.extend_from_slice(row.data());
+            expand_to_rgba(&mut rgba, channels);
+            shrinker.push(&rgba);
+        }
+        return Ok(shrinker.finish());
+    }
     let size = reader.output_buffer_size().ok_or_else(|| Error::TooLarge("the PNG does not fit in memory".into()))?;
     let (color, _) = reader.output_color_type();
     let channels = color.samples();

@@ -1,7 +1,8 @@
 //! Pixel operations on 8-bit RGBA buffers in memory: the layout geometry
 //! (fit, gravity, trim: [`geometry`]), resampling ([`resize`]), colour and
 //! filters ([`adjust`]), turns and mirrors ([`orient`]), and the search for
-//! the most detailed window (`gravity=auto`: [`attention`]).
+//! the most detailed window (`gravity=auto`: [`attention`]), and the box
+//! reduction of rows as a decoder yields them (shrink-on-load: [`shrink`]).
 //!
 //! May use `error` and `limits`; knows nothing of file formats or requests.
 
@@ -10,6 +11,7 @@ pub mod attention;
 pub mod geometry;
 pub mod orient;
 pub mod resize;
+pub mod shrink;
 
 /// An image's pixels: 8-bit RGBA, `width × height × 4` bytes.
 #[derive(Debug)]

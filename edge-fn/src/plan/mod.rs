@@ -54,7 +54,8 @@ pub struct Plan {
     pub size: (u32, u32),
     /// The layout for that size, capped at [`MAX_RESULT_SIDE`].
     pub layout: Layout,
-    /// The JPEG DCT scale-down (1, 2, 4 or 8).
+    /// The scale-down the decoder shrinks on load by: JPEG's DCT scale (1,
+    /// 2, 4 or 8), a PNG's box factor, else 1.
     pub denominator: u32,
     /// EXIF orientation and `rotate`, applied after resizing.
     pub turns: Turns,
@@ -99,75 +100,84 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     let need_w = f64::from(w) * f64::from(layout.resized.0) / layout.source.width;
     let need_h = f64::from(h) * f64::from(layout.resized.1) / layout.source.height;
     let (need_w, need_h) = if turns.transposes() { (need_h, need_w) } else { (need_w, need_h) };
-    let denominator = decode::jpeg_denominator(header, need_w, need_h);
+    // The preferred decode scale, then (for shrink-on-load) a coarser one
+    // where the preferred does not fit: a box factor leaving less to the
+    // resampler rather than a 413.
+    let mut candidates = decode::denominators(header, need_w, need_h).into_iter().peekable();
+    let (denominator, memory, jpeg_buffered, avif, animated) = loop {
+        let denominator = candidates.next().expect("at least one scale");
 
-    let decoded = decode::decoded_size(header, denominator);
-    let crop_w = (stored_source.width / f64::from(denominator)).ceil() as u32 + 1;
-    let (rw, rh) = turns.shown(layout.resized);
-    let resized = u64::from(rw) * u64::from(rh) * 4;
-    let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
-    // `blur` and `sharpen` hold two more copies of the resized image;
-    // `gravity=auto` its grid of cells.
-    let filters = if options.adjust.filters() { 2 * resized } else { 0 } + attention::GRID_BYTES;
-    let buffers = resized + canvas + output_reserve(layout.canvas) + filters;
-    let mut memory = Memory {
-        decode: decode::decode_bytes(header, denominator),
-        resize: resize::resize_bytes(decoded, crop_w, rw, rh),
-        // A turned copy of the result, the canvas, the encoder's output
-        // buffer and its own state.
-        encode: buffers + encoder_bytes(header, options, layout.canvas, !options.fast),
-    };
-    // A JPEG too large to keep every coefficient of is baseline, with the
-    // standard tables, rather than refused.
-    let unbuffered = Memory { encode: buffers + encoder_bytes(header, options, layout.canvas, false), ..memory };
-    let jpeg_buffered = !options.fast && memory.peak() <= MAX_WORKING_BYTES;
-    if !jpeg_buffered {
-        memory = unbuffered;
-    }
-    let wants_avif = match options.format {
-        Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
-        Some(FormatChoice::Auto) => accepted.avif && !options.fast,
-        None | Some(FormatChoice::Json) => false,
-    };
-    let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
-    let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
-    let avif = avif::ENABLED
-        && wants_avif
-        && layout.canvas.0.max(layout.canvas.1) <= avif::MAX_SIDE
-        && with_avif.peak() <= MAX_WORKING_BYTES;
-    if avif {
-        memory.encode = memory.encode.max(with_avif.encode);
-    }
-    let animated = animated_output(header, options, accepted).map(|format| {
-        let frames = u64::from(header.frames);
-        let source_pixels = u64::from(header.width) * u64::from(header.height);
-        if frames * source_pixels > MAX_ANIMATION_PIXELS {
-            // Only the copy of the source (counted by `prepare`).
-            memory = Memory::default();
-            return Animated::AsIs(format);
-        }
-        let frame = frames::frame_bytes_per_pixel(format) * pixels as f64;
-        let budget = frames * (frame as u64 + frames::FRAME_OVERHEAD);
-        // The frame decoder's canvases (the composited one, the one kept for
-        // disposal, the frame and its copy) and the GIF frame's indices.
-        memory.decode = 4 * source_pixels * 4 + source_pixels + header.metadata_bytes + (1 << 20);
-        let per_frame = if format == OutputFormat::Gif {
-            pixels + ENCODER_STATE_BYTES
-        } else {
-            pixels * (WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL)
-                + output_reserve(layout.canvas)
-                + ENCODER_STATE_BYTES
+        let decoded = decode::decoded_size(header, denominator);
+        let crop_w = (stored_source.width / f64::from(denominator)).ceil() as u32 + 1;
+        let (rw, rh) = turns.shown(layout.resized);
+        let resized = u64::from(rw) * u64::from(rh) * 4;
+        let canvas = u64::from(layout.canvas.0) * u64::from(layout.canvas.1) * 4;
+        // `blur` and `sharpen` hold two more copies of the resized image;
+        // `gravity=auto` its grid of cells.
+        let filters = if options.adjust.filters() { 2 * resized } else { 0 } + attention::GRID_BYTES;
+        let buffers = resized + canvas + output_reserve(layout.canvas) + filters;
+        let mut memory = Memory {
+            decode: decode::decode_bytes(header, denominator),
+            resize: resize::resize_bytes(decoded, crop_w, rw, rh),
+            // A turned copy of the result, the canvas, the encoder's output
+            // buffer and its own state.
+            encode: buffers + encoder_bytes(header, options, layout.canvas, !options.fast),
         };
-        memory.encode = buffers + per_frame + budget;
-        Animated::Encode { format, budget }
-    });
+        // A JPEG too large to keep every coefficient of is baseline, with the
+        // standard tables, rather than refused.
+        let unbuffered = Memory { encode: buffers + encoder_bytes(header, options, layout.canvas, false), ..memory };
+        let jpeg_buffered = !options.fast && memory.peak() <= MAX_WORKING_BYTES;
+        if !jpeg_buffered {
+            memory = unbuffered;
+        }
+        let wants_avif = match options.format {
+            Some(FormatChoice::Fixed(format)) => format == OutputFormat::Avif,
+            Some(FormatChoice::Auto) => accepted.avif && !options.fast,
+            None | Some(FormatChoice::Json) => false,
+        };
+        let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
+        let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
+        let avif = avif::ENABLED
+            && wants_avif
+            && layout.canvas.0.max(layout.canvas.1) <= avif::MAX_SIDE
+            && with_avif.peak() <= MAX_WORKING_BYTES;
+        if avif {
+            memory.encode = memory.encode.max(with_avif.encode);
+        }
+        let animated = animated_output(header, options, accepted).map(|format| {
+            let frames = u64::from(header.frames);
+            let source_pixels = u64::from(header.width) * u64::from(header.height);
+            if frames * source_pixels > MAX_ANIMATION_PIXELS {
+                // Only the copy of the source (counted by `prepare`).
+                memory = Memory::default();
+                return Animated::AsIs(format);
+            }
+            let frame = frames::frame_bytes_per_pixel(format) * pixels as f64;
+            let budget = frames * (frame as u64 + frames::FRAME_OVERHEAD);
+            // The frame decoder's canvases (the composited one, the one kept for
+            // disposal, the frame and its copy) and the GIF frame's indices.
+            memory.decode = 4 * source_pixels * 4 + source_pixels + header.metadata_bytes + (1 << 20);
+            let per_frame = if format == OutputFormat::Gif {
+                pixels + ENCODER_STATE_BYTES
+            } else {
+                pixels * (WEBP_LOSSY_BYTES_PER_PIXEL + WEBP_ALPHA_BYTES_PER_PIXEL)
+                    + output_reserve(layout.canvas)
+                    + ENCODER_STATE_BYTES
+            };
+            memory.encode = buffers + per_frame + budget;
+            Animated::Encode { format, budget }
+        });
+        if memory.peak() <= MAX_WORKING_BYTES || candidates.peek().is_none() {
+            break (denominator, memory, jpeg_buffered, avif, animated);
+        }
+    };
     if memory.peak() > MAX_WORKING_BYTES {
         let animation = if animated.is_some() {
             format!(" ({} frames; anim=false answers the first alone)", header.frames)
         } else {
             String::new()
         };
-        let progressive = if header.progressive && denominator == 1 {
+        let progressive = if header.format == ImageFormat::Jpeg && header.progressive && denominator == 1 {
             " (a progressive JPEG decoded at full scale keeps every coefficient of the image while decoding)"
         } else {
             ""
@@ -341,6 +351,7 @@ pub(crate) mod tests {
             height,
             orientation: Orientation::NoTransforms,
             progressive,
+            interlaced: false,
             channels,
             sample_bytes: 1,
             jpeg: crate::codecs::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
@@ -365,10 +376,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn enlarging_or_other_formats_decode_at_full_size() {
+    fn pngs_shrink_on_load_and_enlarging_or_other_formats_decode_at_full_size() {
         assert_eq!(plan_for(400, 300, "w=800&fit=contain").denominator, 1);
-        let png = plan(&header(ImageFormat::Png, 4000, 3000, false, 4), &query("w=100"), Accepted::default()).unwrap();
-        assert_eq!(png.denominator, 1);
+        let png = header(ImageFormat::Png, 4000, 3000, false, 4);
+        assert_eq!(plan(&png, &query("w=100"), Accepted::default()).unwrap().denominator, 20, "twice the 100 needed");
+        // Whole (48 MB of RGBA and the rest) it would not fit: a coarser box, 2000x1500.
+        assert_eq!(plan(&png, &query("w=1500"), Accepted::default()).unwrap().denominator, 2);
+        let small = header(ImageFormat::Png, 1000, 750, false, 4);
+        assert_eq!(plan(&small, &query("w=600"), Accepted::default()).unwrap().denominator, 1, "fits whole");
+        let interlaced = Header { interlaced: true, ..png };
+        assert_eq!(plan(&interlaced, &query("w=100"), Accepted::default()).unwrap().denominator, 1);
+        for format in [ImageFormat::WebP, ImageFormat::Gif] {
+            let other = plan(&header(format, 2000, 1500, false, 4), &query("w=100"), Accepted::default()).unwrap();
+            assert_eq!(other.denominator, 1, "{format:?}");
+        }
     }
 
     #[test]
@@ -391,20 +412,78 @@ pub(crate) mod tests {
         // Scaled down, it keeps a fraction of the coefficients (`codecs::progressive`).
         let scaled = plan(&progressive, &query("width=900"), Accepted::default()).unwrap();
         assert_eq!(scaled.denominator, 8);
-        let png = plan(&header(ImageFormat::Png, 8000, 6000, false, 4), &query("width=1024"), Accepted::default())
-            .unwrap_err();
-        assert_eq!(png.status(), 413, "a 48 MP PNG decodes at full size: 192 MB");
+        // A 48 MP PNG shrinks on load to a third (2667x2000) within the limit;
+        // interlaced, it would decode at full size: 192 MB.
+        let png = header(ImageFormat::Png, 8000, 6000, false, 4);
+        let shrunk = plan(&png, &query("width=1024"), Accepted::default()).unwrap();
+        assert_eq!(shrunk.denominator, 3);
+        assert!(shrunk.memory.peak() <= MAX_WORKING_BYTES, "{:?}", shrunk.memory);
+        let whole = plan(&Header { interlaced: true, ..png }, &query("width=1024"), Accepted::default()).unwrap_err();
+        assert_eq!(whole.status(), 413, "{whole}");
     }
 
     #[test]
     fn the_plan_counts_bit_depth_and_the_rgba_expansion() {
         let grey =
-            plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=100"), Accepted::default()).unwrap_err();
+            plan(&header(ImageFormat::Png, 4000, 4000, false, 1), &query("w=4000"), Accepted::default()).unwrap_err();
         assert_eq!(grey.status(), 413, "16 MP decoded to RGBA alone is 64 MB: {grey}");
         let small = header(ImageFormat::Png, 2000, 2000, false, 1);
-        let p8 = plan(&small, &query("w=100"), Accepted::default()).unwrap();
-        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=100"), Accepted::default()).unwrap();
+        let p8 = plan(&small, &query("w=1000"), Accepted::default()).unwrap();
+        let p16 = plan(&Header { sample_bytes: 2, ..small }, &query("w=1000"), Accepted::default()).unwrap();
         assert!(p8.memory.decode >= 2000 * 2000 * 4, "{:?}", p8.memory);
         assert!(p16.memory.decode > p8.memory.decode, "{:?} vs {:?}", p16.memory, p8.memory);
+    }
+
+    /// The 4:3 sources (in whole megapixels, up to the source limit) whose
+    /// plan to 1024 px wide does not fit, for a header of `format` (4:4:4
+    /// for JPEG: every component at full resolution, the worst case).
+    fn refused(format: ImageFormat, progressive: bool, interlaced: bool, channels: u8) -> Vec<u32> {
+        refused_with(format, progressive, interlaced, channels, 1.0)
+    }
+
+    /// [`refused`] with `blocks` times the JPEG blocks of 4:4:4 (a half for 4:2:0).
+    fn refused_with(format: ImageFormat, progressive: bool, interlaced: bool, channels: u8, blocks: f64) -> Vec<u32> {
+        let fits = |mp: u32| {
+            let height = (f64::from(mp) * 1e6 * 0.75).sqrt() as u32;
+            let width = height * 4 / 3;
+            let mut header = Header { interlaced, ..header(format, width, height, progressive, channels) };
+            header.jpeg.blocks = (header.jpeg.blocks as f64 * blocks) as u64;
+            header.jpeg.block_visits = header.jpeg.blocks;
+            plan(&header, &query("w=1024"), Accepted::default()).is_ok()
+        };
+        let limit = (crate::limits::MAX_SOURCE_PIXELS / 1_000_000) as u32;
+        (1..=limit).filter(|&mp| !fits(mp)).collect()
+    }
+
+    #[test]
+    fn what_each_format_reaches_for_a_1024_px_result() {
+        let refused = [
+            ("jpeg baseline", refused(ImageFormat::Jpeg, false, false, 3)),
+            ("jpeg progressive", refused(ImageFormat::Jpeg, true, false, 3)),
+            ("jpeg progressive 4:2:0", refused_with(ImageFormat::Jpeg, true, false, 3, 0.5)),
+            ("png rgb", refused(ImageFormat::Png, false, false, 3)),
+            ("png rgba", refused(ImageFormat::Png, false, false, 4)),
+            ("png interlaced", refused(ImageFormat::Png, false, true, 4)),
+            ("webp", refused(ImageFormat::WebP, false, false, 3)),
+            ("gif", refused(ImageFormat::Gif, false, false, 4)),
+        ];
+        for (name, mps) in &refused {
+            println!("{name}: refused at {mps:?} MP");
+        }
+        let of = |name: &str| refused.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        // The README's limits table says these.
+        for name in ["jpeg baseline", "png rgb", "png rgba"] {
+            assert_eq!(of(name), [], "{name}: every size up to the source limit");
+        }
+        // A progressive JPEG keeps coefficients until its last scan: those
+        // the scaled IDCT reads (`codecs::progressive`), every one at full
+        // scale. 4:2:0 (the usual) fits but where 1024 px is just out of
+        // reach of the next scale (1/4 from 45 MP, 1/2 from 118 MP); 4:4:4
+        // holds twice the blocks.
+        assert_eq!(of("jpeg progressive 4:2:0"), [45, 46, 47, 48, 49, 50, 118, 119, 120]);
+        assert_eq!(of("jpeg progressive").first(), Some(&3));
+        assert_eq!(of("png interlaced").first(), Some(&10));
+        assert_eq!(of("webp").first(), Some(&4));
+        assert_eq!(of("gif").first(), Some(&6));
     }
 }

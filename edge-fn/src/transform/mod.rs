@@ -668,4 +668,21 @@ mod tests {
         assert_eq!(err.status(), 413, "{err}");
         assert!(err.to_string().contains("scans"), "{err}");
     }
+
+    #[test]
+    fn a_png_shrunk_on_load_is_close_to_resampling_it_whole() {
+        // Fine detail (a wave of 44 by 31 pixels) over gradients: what a box
+        // prefilter could blur or alias if it were too coarse.
+        let source = fixtures::detailed(2400, 1800);
+        let expected = fixtures::reference_resize(&source, 300, 225);
+        for (name, image) in [("RGB", source.clone()), ("RGBA", DynamicImage::ImageRgba8(source.to_rgba8()))] {
+            let png = encoded(image, ImageFormat::Png);
+            let (header, plan) = prepare(&png, &query("w=300&f=png"), Accepted::default()).unwrap();
+            assert_eq!(plan.denominator, 4, "{name}: 2400 / 4 = 600, twice the 300 asked for");
+            assert!(plan.memory.decode < 4 << 20, "{name}: {:?} (whole: 17 MB)", plan.memory);
+            let out = transform_planned(&png, &header, &plan, &query("w=300&f=png"), &caller(false)).unwrap();
+            let psnr = fixtures::psnr(&decode(&out), &expected);
+            assert!(psnr > 40.0, "{name}: {psnr:.1} dB against the whole image resampled");
+        }
+    }
 }

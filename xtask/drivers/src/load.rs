@@ -158,7 +158,7 @@ const HOSTILE: &[Kind] = &[
         stall: false,
     },
     Kind {
-        name: "hostile: 16-bit grey 4000x4000 png -> 413",
+        name: "hostile: interlaced 16-bit grey 4000x4000 png -> 413",
         expect: &[413],
         method: "POST",
         target: "/?w=100",
@@ -213,7 +213,8 @@ fn bodies() -> Vec<Vec<u8>> {
         b"<html>this is not an image</html>".to_vec(),
         fixtures::jpeg_with_extra_scans(2048, 2048, 1000),
         fixtures::png_with_icc(8, 8, 47 << 20),
-        fixtures::png_variant(4000, 4000, png::ColorType::Grayscale, png::BitDepth::Sixteen, false),
+        // Interlaced, it is decoded whole: 16 MP at 16 bits (shrunk on load when not).
+        fixtures::png_variant(4000, 4000, png::ColorType::Grayscale, png::BitDepth::Sixteen, true),
         fixtures::png_header(50_000, 50_000),
         fixtures::encode(&image::DynamicImage::ImageRgb8(image::RgbImage::new(10_000, 1)), ImageFormat::Png),
         padded,

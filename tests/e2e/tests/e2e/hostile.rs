@@ -60,6 +60,15 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("photo to progressive jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1200&f=jpeg"),
         ("photo too large to buffer: baseline jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1500&f=jpeg"),
         ("pad and rotate", png(1200, 800, ColorType::Rgb, BitDepth::Eight, false), "w=900&h=900&fit=pad&rotate=90"),
+        ("png rgb 48 MP, shrunk on load", png(8000, 6000, ColorType::Rgb, BitDepth::Eight, false), "w=1024"),
+        ("png rgba 24 MP, shrunk on load", png(6000, 4000, ColorType::Rgba, BitDepth::Eight, false), "w=1024"),
+        (
+            "png grey 16-bit 48 MP, shrunk on load",
+            png(8000, 6000, ColorType::Grayscale, BitDepth::Sixteen, false),
+            "w=1024",
+        ),
+        ("png palette 48 MP, shrunk on load", png(8000, 6000, ColorType::Indexed, BitDepth::Eight, false), "w=1024"),
+        ("png rgb 12 MP, a coarser box to fit", png(4000, 3000, ColorType::Rgb, BitDepth::Eight, false), "w=1500"),
         ("enlarge", fixtures::photo_jpeg(300, 200, false), "w=1800&fit=contain"),
     ];
     let tiny = fixtures::encode(&fixtures::gradient(1, 1), ImageFormat::Png);
@@ -106,10 +115,17 @@ pub fn hostile_inputs_are_refused_or_bounded(ctx: &Ctx) -> Result<(), String> {
     expect_image(&res, ImageFormat::Png, 4, 4)?;
     let memory = worker::wasm_memory(res.header("server-timing").unwrap_or("")).unwrap_or(u64::MAX);
     ensure!(memory < 8 << 20, "the iCCP bomb grew Wasm memory to {memory} bytes");
-    // 16-bit grey 4000×4000 (31 KB): planned by bit depth and the RGBA buffer.
-    let grey16 = fixtures::png_variant(4000, 4000, png::ColorType::Grayscale, png::BitDepth::Sixteen, false);
-    let res = post(ctx, "/?w=100", grey16)?;
-    expect_error(&res, 413, "too_large")?;
+    // 16-bit grey 4000×4000 (31 KB): shrunk on load as its rows are inflated;
+    // interlaced, it is decoded whole and planned by bit depth and the RGBA
+    // buffer: refused.
+    fresh_instance(&ctx.worker)?;
+    let grey16 =
+        |interlaced| fixtures::png_variant(4000, 4000, png::ColorType::Grayscale, png::BitDepth::Sixteen, interlaced);
+    let res = post(ctx, "/?w=100", grey16(false))?;
+    expect_image(&res, ImageFormat::Png, 100, 100)?;
+    let memory = worker::wasm_memory(res.header("server-timing").unwrap_or("")).unwrap_or(u64::MAX);
+    ensure!(memory < 16 << 20, "the 16-bit grey PNG grew Wasm memory to {memory} bytes");
+    expect_error(&post(ctx, "/?w=100", grey16(true))?, 413, "too_large")?;
     // A side left free is capped, never truncated.
     let wide = fixtures::encode(&image::DynamicImage::ImageRgb8(image::RgbImage::new(10_000, 1)), ImageFormat::Png);
     expect_image(&post(ctx, "/?h=7&fit=contain&format=jpeg", wide.clone())?, ImageFormat::Jpeg, 12_000, 1)?;
