@@ -110,7 +110,7 @@ impl Shrinker {
             let n = cols * rows;
             if self.alpha {
                 let a = sums[3];
-                let colour = |c: u32| if a == 0 { 0 } else { ((c + a / 2) / a) as u8 };
+                let colour = |c: u32| (c + a / 2).checked_div(a).unwrap_or(0) as u8;
                 self.out.extend_from_slice(&[
                     colour(sums[0]),
                     colour(sums[1]),
