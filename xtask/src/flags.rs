@@ -94,12 +94,14 @@ pub enum Section {
     Resize,
     /// Quality per byte against sharp.
     Quality,
+    /// Large sources of every format to 1024 px, beside sharp.
+    Reach,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// The sections to run, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "workers,resize,quality")]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "workers,resize,quality,reach")]
     pub sections: Vec<Section>,
     /// Timed runs of each build command (interleaved; the median is reported).
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -111,6 +113,9 @@ pub struct BenchArgs {
     /// encode time reported is their median).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub quality_runs: usize,
+    /// Timed requests per source in the reach section (each carries megabytes).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub reach_runs: usize,
     /// Fresh processes per module and mode in the cold-start section.
     #[arg(long, value_name = "N", default_value_t = 11)]
     pub cold_runs: usize,

@@ -36,8 +36,8 @@ pub struct Header {
     /// full-size image until the last scan (all of them at full scale; see
     /// `progressive` for the others).
     pub progressive: bool,
-    /// Interlaced (Adam7) PNG: its rows come pass by pass, so it is decoded
-    /// whole, never shrunk on load.
+    /// Interlaced (Adam7) PNG, or a GIF whose first frame is interlaced:
+    /// its rows come out of order, so it is decoded whole, never shrunk on load.
     pub interlaced: bool,
     /// Samples per pixel the decoder produces (1 grey … 4 RGBA or CMYK).
     pub channels: u8,
@@ -85,18 +85,19 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
             let mut decoder = reader(input, format).into_decoder().map_err(image_error)?;
             let (width, height) = decoder.dimensions();
             let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+            let animation = survey::animation(input, format);
             Header {
                 format,
                 width,
                 height,
                 orientation,
                 progressive: false,
-                interlaced: false,
+                interlaced: animation.first_interlaced,
                 channels: decoder.color_type().channel_count(),
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
                 metadata_bytes: exif,
-                frames: crate::codecs::survey::animation(input, format).frames.max(1),
+                frames: animation.frames.max(1),
             }
         }
     };
@@ -176,14 +177,15 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
 
 /// The scales-down to decode at, best first, each keeping at least
 /// `needed_w` × `needed_h` pixels of the stored (un-oriented) image: for
-/// JPEG the largest DCT scale (8, 4, 2 or 1); for a PNG that is not
-/// interlaced the box factor of shrink-on-load that leaves at least twice
-/// what is needed ([`shrink::factor`]), then the one that leaves just what
-/// is needed, for a plan the first does not fit; 1 for the others.
-pub fn denominators(header: &Header, needed_w: f64, needed_h: f64) -> Vec<u32> {
-    let preferred = denominator(header, needed_w, needed_h);
+/// JPEG the largest DCT scale (8, 4, 2 or 1); for a PNG, or the first frame
+/// of a GIF (`still`: not kept animated), whose rows come in order, the box
+/// factor of shrink-on-load that leaves at least twice what is needed
+/// ([`shrink::factor`]), then the one that leaves just what is needed, for
+/// a plan the first does not fit; 1 for the others.
+pub fn denominators(header: &Header, needed_w: f64, needed_h: f64, still: bool) -> Vec<u32> {
+    let preferred = denominator(header, needed_w, needed_h, still);
     let mut all = vec![preferred];
-    if header.format == ImageFormat::Png && !header.interlaced {
+    if shrinks_on_load(header, still) {
         let tight = shrink::factor((header.width, header.height), (needed_w / 2.0, needed_h / 2.0));
         if tight > preferred {
             all.push(tight);
@@ -193,7 +195,7 @@ pub fn denominators(header: &Header, needed_w: f64, needed_h: f64) -> Vec<u32> {
 }
 
 /// The best scale-down of [`denominators`].
-pub fn denominator(header: &Header, needed_w: f64, needed_h: f64) -> u32 {
+pub fn denominator(header: &Header, needed_w: f64, needed_h: f64, still: bool) -> u32 {
     match header.format {
         ImageFormat::Jpeg => [8, 4, 2]
             .into_iter()
@@ -201,8 +203,17 @@ pub fn denominator(header: &Header, needed_w: f64, needed_h: f64) -> u32 {
                 f64::from(header.width.div_ceil(d)) >= needed_w && f64::from(header.height.div_ceil(d)) >= needed_h
             })
             .unwrap_or(1),
-        ImageFormat::Png if !header.interlaced => shrink::factor((header.width, header.height), (needed_w, needed_h)),
+        _ if shrinks_on_load(header, still) => shrink::factor((header.width, header.height), (needed_w, needed_h)),
         _ => 1,
+    }
+}
+
+/// Whether the decoder yields rows in order, to be shrunk on load.
+fn shrinks_on_load(header: &Header, still: bool) -> bool {
+    match header.format {
+        ImageFormat::Png => !header.interlaced,
+        ImageFormat::Gif => still && !header.interlaced,
+        _ => false,
     }
 }
 
@@ -246,6 +257,12 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
         // image's buffer at the decoded depth, the decoder's own frame
         // (YUV planes, or ARGB words and an alpha plane), then the RGBA copy.
         ImageFormat::WebP => px * c + px * 5 + rgba,
+        // Shrunk on load: the reduced image and its sums, a canvas row and a
+        // frame row in RGBA (the gif crate's own buffer is a row of indices;
+        // a frame is at most 65535 wide).
+        ImageFormat::Gif if denominator > 1 => {
+            shrink::held_bytes((header.width, header.height), denominator) + 4 * u64::from(header.width) + 5 * 65_536
+        }
         // The gif crate's RGBA frame, the canvas, then the RGBA result.
         _ => px * 4 + rgba,
     };
@@ -260,6 +277,7 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
     match header.format {
         ImageFormat::Jpeg => decode_jpeg(input, header, denominator),
         ImageFormat::Png => decode_png(input, denominator),
+        ImageFormat::Gif if denominator > 1 => decode_gif_shrunk(input, header, denominator),
         format => {
             // Decodes the first frame of an animated GIF or WebP.
             let decoder = reader(input, format).into_decoder().map_err(image_error)?;
@@ -363,6 +381,42 @@ fn decode_png(input: &[u8], k: u32) -> Result<Rgba, Error> {
     drop(reader);
     expand_to_rgba(&mut pixels, channels);
     Ok(Rgba { width, height, pixels, alpha: matches!(channels, 2 | 4) })
+}
+
+/// Decodes a GIF's first frame shrunk on load by `k`: its rows, in order
+/// (not interlaced), are averaged as the LZW decoder yields them; pixels the
+/// frame does not cover are transparent, as `image` composites them.
+fn decode_gif_shrunk(input: &[u8], header: &Header, k: u32) -> Result<Rgba, Error> {
+    let failed = |e: gif::DecodingError| Error::UnsupportedImage(format!("the GIF cannot be decoded: {e}"));
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(Cursor::new(input)).map_err(failed)?;
+    let frame = decoder
+        .next_frame_info()
+        .map_err(failed)?
+        .ok_or_else(|| Error::UnsupportedImage("the GIF has no frame".into()))?;
+    let (left, top) = (u32::from(frame.left), u32::from(frame.top));
+    let (fw, fh) = (u32::from(frame.width), u32::from(frame.height));
+    let (width, height) = (header.width, header.height);
+    if frame.interlaced {
+        return Err(Error::UnsupportedImage("the GIF's first frame is not the one its header announced".into()));
+    }
+    let mut shrinker = Shrinker::new((width, height), k, true);
+    let mut row = vec![0u8; width as usize * 4];
+    let mut frame_row = vec![0u8; fw as usize * 4];
+    // The part of the frame on the canvas (a frame may reach past it).
+    let visible = left.min(width) as usize * 4..(left + fw).min(width) as usize * 4;
+    for y in 0..height {
+        row.fill(0);
+        if (top..top + fh).contains(&y) {
+            if !decoder.fill_buffer(&mut frame_row).map_err(failed)? {
+                return Err(Error::UnsupportedImage("the GIF ends within its first frame".into()));
+            }
+            row[visible.clone()].copy_from_slice(&frame_row[..visible.len()]);
+        }
+        shrinker.push(&row);
+    }
+    Ok(shrinker.finish())
 }
 
 /// A PNG decoder that skips `iCCP` and text chunks unread (never inflated)

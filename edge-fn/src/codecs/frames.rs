@@ -223,7 +223,10 @@ mod tests {
             writer.frame(frame, 120, settings).unwrap();
         }
         writer.finish().unwrap();
-        assert_eq!(animation(&out.bytes, ImageFormat::WebP), Animation { frames: 2, loops: Some(3) });
+        assert_eq!(
+            animation(&out.bytes, ImageFormat::WebP),
+            Animation { frames: 2, loops: Some(3), first_interlaced: false }
+        );
         let decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(&out.bytes)).unwrap();
         let back: Vec<Frame> = decoder.into_frames().collect::<Result<_, _>>().unwrap();
         assert_eq!(back.len(), 2);

@@ -164,6 +164,8 @@ pub struct Animation {
     pub frames: u32,
     /// How many times it loops: `None` plays once, `Some(0)` loops forever.
     pub loops: Option<u16>,
+    /// GIF: the first frame's rows are interlaced (stored out of order).
+    pub first_interlaced: bool,
 }
 
 /// Reads frame count and loop count from a GIF's blocks or a WebP's chunks,
@@ -172,7 +174,7 @@ pub fn animation(input: &[u8], format: ImageFormat) -> Animation {
     match format {
         ImageFormat::Gif => gif_survey(input),
         ImageFormat::WebP => webp_survey(input),
-        _ => Animation { frames: 1, loops: None },
+        _ => Animation { frames: 1, ..Animation::default() },
     }
 }
 
@@ -204,6 +206,9 @@ fn gif_survey(data: &[u8]) -> Animation {
             0x2C => {
                 animation.frames += 1;
                 let Some(&flags) = data.get(pos + 9) else { break };
+                if animation.frames == 1 {
+                    animation.first_interlaced = flags & 0x40 != 0;
+                }
                 skip(pos + 10 + table(flags) + 1)
             }
             _ => None,
@@ -217,7 +222,7 @@ fn gif_survey(data: &[u8]) -> Animation {
 }
 
 fn webp_survey(data: &[u8]) -> Animation {
-    let mut animation = Animation { frames: 0, loops: None };
+    let mut animation = Animation::default();
     let mut still = false;
     let mut pos = 12;
     while let Some(head) = data.get(pos..pos + 8) {
@@ -361,13 +366,16 @@ mod tests {
     fn gif_frames_and_loops_are_counted_from_the_blocks() {
         assert_eq!(
             animation(&gif(8, 8, 3, Some(image::codecs::gif::Repeat::Infinite)), ImageFormat::Gif),
-            Animation { frames: 3, loops: Some(0) }
+            Animation { frames: 3, loops: Some(0), first_interlaced: false }
         );
         assert_eq!(
             animation(&gif(8, 8, 2, Some(image::codecs::gif::Repeat::Finite(4))), ImageFormat::Gif),
-            Animation { frames: 2, loops: Some(4) }
+            Animation { frames: 2, loops: Some(4), first_interlaced: false }
         );
-        assert_eq!(animation(&gif(8, 8, 1, None), ImageFormat::Gif), Animation { frames: 1, loops: None });
+        assert_eq!(
+            animation(&gif(8, 8, 1, None), ImageFormat::Gif),
+            Animation { frames: 1, loops: None, first_interlaced: false }
+        );
         let whole = gif(8, 8, 5, None);
         let cut = animation(&whole[..whole.len() / 2], ImageFormat::Gif);
         assert!(cut.frames < 5, "{cut:?}");

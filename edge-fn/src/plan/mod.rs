@@ -103,7 +103,8 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
     // The preferred decode scale, then (for shrink-on-load) a coarser one
     // where the preferred does not fit: a box factor leaving less to the
     // resampler rather than a 413.
-    let mut candidates = decode::denominators(header, need_w, need_h).into_iter().peekable();
+    let still = animated_output(header, options, accepted).is_none();
+    let mut candidates = decode::denominators(header, need_w, need_h, still).into_iter().peekable();
     let (denominator, memory, jpeg_buffered, avif, animated) = loop {
         let denominator = candidates.next().expect("at least one scale");
 
@@ -386,10 +387,12 @@ pub(crate) mod tests {
         assert_eq!(plan(&small, &query("w=600"), Accepted::default()).unwrap().denominator, 1, "fits whole");
         let interlaced = Header { interlaced: true, ..png };
         assert_eq!(plan(&interlaced, &query("w=100"), Accepted::default()).unwrap().denominator, 1);
-        for format in [ImageFormat::WebP, ImageFormat::Gif] {
-            let other = plan(&header(format, 2000, 1500, false, 4), &query("w=100"), Accepted::default()).unwrap();
-            assert_eq!(other.denominator, 1, "{format:?}");
-        }
+        let webp = plan(&header(ImageFormat::WebP, 2000, 1500, false, 4), &query("w=100"), Accepted::default());
+        assert_eq!(webp.unwrap().denominator, 1);
+        let gif = header(ImageFormat::Gif, 2000, 1500, false, 4);
+        assert_eq!(plan(&gif, &query("w=100"), Accepted::default()).unwrap().denominator, 10, "a still GIF too");
+        let interlaced = Header { interlaced: true, ..gif };
+        assert_eq!(plan(&interlaced, &query("w=100"), Accepted::default()).unwrap().denominator, 1);
     }
 
     #[test]
@@ -466,13 +469,14 @@ pub(crate) mod tests {
             ("png interlaced", refused(ImageFormat::Png, false, true, 4)),
             ("webp", refused(ImageFormat::WebP, false, false, 3)),
             ("gif", refused(ImageFormat::Gif, false, false, 4)),
+            ("gif interlaced", refused(ImageFormat::Gif, false, true, 4)),
         ];
         for (name, mps) in &refused {
             println!("{name}: refused at {mps:?} MP");
         }
         let of = |name: &str| refused.iter().find(|(n, _)| *n == name).unwrap().1.clone();
         // The README's limits table says these.
-        for name in ["jpeg baseline", "png rgb", "png rgba"] {
+        for name in ["jpeg baseline", "png rgb", "png rgba", "gif"] {
             assert_eq!(of(name), [], "{name}: every size up to the source limit");
         }
         // A progressive JPEG keeps coefficients until its last scan: those
@@ -484,6 +488,6 @@ pub(crate) mod tests {
         assert_eq!(of("jpeg progressive").first(), Some(&3));
         assert_eq!(of("png interlaced").first(), Some(&10));
         assert_eq!(of("webp").first(), Some(&4));
-        assert_eq!(of("gif").first(), Some(&6));
+        assert_eq!(of("gif interlaced").first(), Some(&6));
     }
 }

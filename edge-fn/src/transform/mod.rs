@@ -685,4 +685,56 @@ mod tests {
             assert!(psnr > 40.0, "{name}: {psnr:.1} dB against the whole image resampled");
         }
     }
+
+    /// A one-frame GIF of a `canvas` whose frame covers `frame` at `at`,
+    /// of a detailed greyscale pattern; interlaced if asked.
+    fn still_gif(canvas: (u16, u16), frame: (u16, u16), at: (u16, u16), interlaced: bool) -> Vec<u8> {
+        let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v / 2, 255 - v]).collect();
+        let mut out = Vec::new();
+        {
+            let mut encoder = gif::Encoder::new(&mut out, canvas.0, canvas.1, &palette).unwrap();
+            let buffer: Vec<u8> = (0..u32::from(frame.1))
+                .flat_map(|y| (0..u32::from(frame.0)).map(move |x| ((x * 3 + y * 5 + (x / 9) * (y / 7)) % 256) as u8))
+                .collect();
+            let frame = gif::Frame {
+                left: at.0,
+                top: at.1,
+                width: frame.0,
+                height: frame.1,
+                interlaced,
+                buffer: buffer.into(),
+                ..Default::default()
+            };
+            encoder.write_frame(&frame).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_gif_shrunk_on_load_is_close_to_resampling_it_whole() {
+        for (name, gif, expected_denominator) in [
+            ("whole canvas", still_gif((1200, 900), (1200, 900), (0, 0), false), 3),
+            ("a frame inside the canvas", still_gif((1200, 900), (700, 500), (300, 200), false), 3),
+            ("interlaced: decoded whole", still_gif((1200, 900), (1200, 900), (0, 0), true), 1),
+        ] {
+            let whole = image::load_from_memory_with_format(&gif, ImageFormat::Gif).unwrap();
+            let expected = fixtures::reference_resize(&whole, 150, 113);
+            let options = query("w=150&f=png");
+            let (header, plan) = prepare(&gif, &options, Accepted::default()).unwrap();
+            assert_eq!(plan.denominator, expected_denominator, "{name}");
+            let out = transform_planned(&gif, &header, &plan, &options, &caller(false)).unwrap();
+            let got = decode(&out);
+            let psnr = fixtures::psnr(&got, &expected);
+            assert!(psnr > 35.0, "{name}: {psnr:.1} dB against the whole image resampled");
+            // Outside the frame: transparent, as `image` composites it.
+            let corner = got.get_pixel(0, 0);
+            assert_eq!(corner[3] == 0, name == "a frame inside the canvas", "{name}: {corner:?}");
+        }
+        // Kept animated, frames are decoded whole.
+        let animated = fixtures::animated_gif(800, 600);
+        let (_, plan) = prepare(&animated, &query("w=100"), Accepted::default()).unwrap();
+        assert_eq!(plan.denominator, 1);
+        let (_, first) = prepare(&animated, &query("w=100&anim=false"), Accepted::default()).unwrap();
+        assert_eq!(first.denominator, 4, "the first frame alone shrinks on load");
+    }
 }

@@ -7,11 +7,13 @@
 //!   sharp on the host as the native reference;
 //! - [`quality_bench`]: quality per byte against sharp (SSIMULACRA2);
 //! - [`load`]: concurrent clients, a normal and a hostile mix;
+//! - [`reach_bench`]: large sources of every format, answered or refused;
 //! - [`cpu_profile`]: V8's sampling profiler over wrangler's inspector.
 
 pub mod cpu_profile;
 pub mod load;
 pub mod quality_bench;
+pub mod reach_bench;
 pub mod resize_bench;
 
 pub use edge_fn_e2e::{fixtures, worker};

@@ -155,9 +155,15 @@ fn phase_ms(timing: &str, phase: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Runs sharp on `file` on the host: `runs` timed resizes after warm-up.
+/// Runs sharp on `file` on the host: `runs` timed resizes to 800 px after warm-up.
 pub fn time_sharp(node: &Path, script: &Path, file: &Path, format: &str, runs: usize) -> Series {
-    let output = Command::new(node).arg(script).arg(file).args(["800", format, "80", &runs.to_string()]).output();
+    time_sharp_at(node, script, file, 800, format, runs)
+}
+
+/// [`time_sharp`] to `width`.
+pub fn time_sharp_at(node: &Path, script: &Path, file: &Path, width: u32, format: &str, runs: usize) -> Series {
+    let output =
+        Command::new(node).arg(script).arg(file).args([&width.to_string(), format, "80", &runs.to_string()]).output();
     let mut series = Series::default();
     match output {
         Ok(out) if out.status.success() => match serde_json::from_slice::<Vec<f64>>(&out.stdout) {

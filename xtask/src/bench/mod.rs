@@ -8,11 +8,14 @@
 //!   edge build` against workers-rs' `worker-build --release`;
 //! - resize speed and memory in local workerd against photon, with sharp on
 //!   the host as the native reference (`resize.rs`);
-//! - quality per byte against sharp at equal SSIMULACRA2 (`quality.rs`).
+//! - quality per byte against sharp at equal SSIMULACRA2 (`quality.rs`);
+//! - reach: large sources of every format to 1024 px, answered or refused,
+//!   with their Wasm memory, beside sharp (`reach.rs`).
 
 mod cold_start;
 mod peers;
 mod quality;
+mod reach;
 mod resize;
 mod stats;
 mod workers;
@@ -46,7 +49,8 @@ pub fn run(repo: &Repo, args: &BenchArgs) -> Result<()> {
             ours_dir
         }
     };
-    let (mut resize, mut quality) = (serde_json::Value::Null, serde_json::Value::Null);
+    let (mut resize, mut quality, mut reach) =
+        (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null);
     if runs(Section::Resize) {
         progress.status(
             "Measuring",
@@ -57,6 +61,10 @@ pub fn run(repo: &Repo, args: &BenchArgs) -> Result<()> {
     }
     if runs(Section::Quality) {
         quality = quality::run(repo, &peers, &ours_dir, &dir, args.quality_runs)?;
+    }
+    if runs(Section::Reach) {
+        progress.status("Measuring", "reach: large sources of every format to 1024 px");
+        reach = reach::run(repo, &peers, &ours_dir, &dir, args.reach_runs)?;
     }
 
     let results = json!({
@@ -74,6 +82,7 @@ pub fn run(repo: &Repo, args: &BenchArgs) -> Result<()> {
         "workers": workers.iter().map(|w| w.json.clone()).collect::<Vec<_>>(),
         "resize": resize,
         "quality": quality,
+        "reach": reach,
     });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
 
