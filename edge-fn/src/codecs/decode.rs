@@ -13,7 +13,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::codecs::progressive::{Baseline, Input};
-use crate::codecs::survey;
+use crate::codecs::{survey, webp};
 use crate::error::Error;
 use crate::limits::{
     MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
@@ -39,6 +39,8 @@ pub struct Header {
     /// Interlaced (Adam7) PNG, or a GIF whose first frame is interlaced:
     /// its rows come out of order, so it is decoded whole, never shrunk on load.
     pub interlaced: bool,
+    /// WebP: lossless (VP8L), which libwebp decodes whole before scaling.
+    pub lossless: bool,
     /// Samples per pixel the decoder produces (1 grey … 4 RGBA or CMYK).
     pub channels: u8,
     /// Bytes per sample in the stored image (2 for 16-bit PNG).
@@ -93,6 +95,7 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
                 orientation,
                 progressive: false,
                 interlaced: animation.first_interlaced,
+                lossless: format == ImageFormat::WebP && webp::features(input).is_some_and(|f| f.lossless),
                 channels: decoder.color_type().channel_count(),
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
@@ -139,6 +142,7 @@ fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
         orientation,
         progressive: info.coding_process == jpeg_decoder::CodingProcess::DctProgressive,
         interlaced: false,
+        lossless: false,
         channels,
         sample_bytes,
         jpeg,
@@ -166,6 +170,7 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
         orientation,
         progressive: false,
         interlaced: info.interlaced,
+        lossless: false,
         channels: color.samples() as u8,
         sample_bytes: if info.bit_depth == png::BitDepth::Sixteen { 2 } else { 1 },
         jpeg: survey::Jpeg::default(),
@@ -208,11 +213,13 @@ pub fn denominator(header: &Header, needed_w: f64, needed_h: f64, still: bool) -
     }
 }
 
-/// Whether the decoder yields rows in order, to be shrunk on load.
+/// Whether the decoder yields rows in order, to be shrunk on load (a
+/// still WebP: libwebp rescales as it decodes).
 fn shrinks_on_load(header: &Header, still: bool) -> bool {
     match header.format {
         ImageFormat::Png => !header.interlaced,
         ImageFormat::Gif => still && !header.interlaced,
+        ImageFormat::WebP => header.frames == 1,
         _ => false,
     }
 }
@@ -254,8 +261,23 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
             let row = u64::from(header.width);
             shrink::held_bytes((header.width, header.height), denominator) + 2 * row * 4 * 2 + row * 4 + row * 4
         }
-        // image's buffer at the decoded depth, the decoder's own frame
-        // (YUV planes, or ARGB words and an alpha plane), then the RGBA copy.
+        // A still WebP, by libwebp into our RGBA buffer at the decoded size.
+        // Lossy: macroblock rows of cache (about 80 bytes a column) and,
+        // with alpha, the full-size alpha plane and its lossless decoder
+        // (1 + 4 bytes a pixel); lossless: every pixel as ARGB, and 16-row
+        // caches. Then the rescaler's rows.
+        ImageFormat::WebP if header.frames == 1 => {
+            let (width, full) = (u64::from(header.width), u64::from(header.width) * u64::from(header.height));
+            let decoder = match (header.lossless, header.may_have_alpha()) {
+                (true, _) => 4 * full + 160 * width,
+                (false, true) => 256 * width + 5 * full,
+                (false, false) => 256 * width,
+            };
+            rgba + decoder + 64 * u64::from(w) + (2 << 20)
+        }
+        // An animation's first frame through `image`: its buffer at the
+        // decoded depth, the decoder's own frame (YUV planes, or ARGB words
+        // and an alpha plane), then the RGBA copy.
         ImageFormat::WebP => px * c + px * 5 + rgba,
         // Shrunk on load: the reduced image and its sums, a canvas row and a
         // frame row in RGBA (the gif crate's own buffer is a row of indices;
@@ -278,6 +300,12 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
         ImageFormat::Jpeg => decode_jpeg(input, header, denominator),
         ImageFormat::Png => decode_png(input, denominator),
         ImageFormat::Gif if denominator > 1 => decode_gif_shrunk(input, header, denominator),
+        ImageFormat::WebP if header.frames == 1 => {
+            let (width, height) = decoded_size(header, denominator);
+            let pixels = webp::decode(input, (width, height))
+                .map_err(|e| Error::UnsupportedImage(format!("the WebP cannot be decoded: {e}")))?;
+            Ok(Rgba { width, height, pixels, alpha: header.may_have_alpha() })
+        }
         format => {
             // Decodes the first frame of an animated GIF or WebP.
             let decoder = reader(input, format).into_decoder().map_err(image_error)?;

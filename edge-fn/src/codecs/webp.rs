@@ -1,11 +1,13 @@
-//! WebP output through libwebp, the reference encoder (the one behind
-//! Cloudflare, sharp and Squoosh): lossy VP8 with an alpha plane, or
-//! lossless VP8L for `quality=100`. libwebp is C, compiled for the worker
-//! by clang against the small C library in `edge-fn/libc` (see `memory::libc`);
-//! its buffers come from the worker's heap and count against its cap.
+//! WebP through libwebp, the reference codec (the one behind Cloudflare,
+//! sharp and Squoosh). libwebp is C, compiled for the worker by clang
+//! against the small C library in `edge-fn/libc` (see `memory::libc`); its
+//! buffers come from the worker's heap and count against its cap.
 //!
-//! The encoder writes straight into the output `Vec` through libwebp's
-//! writer callback, so the file is never held twice.
+//! Out: lossy VP8 with an alpha plane, or lossless VP8L for `quality=100`;
+//! the encoder writes straight into the output `Vec` through libwebp's
+//! writer callback, so the file is never held twice. In: a still WebP,
+//! decoded straight to the size asked for (libwebp's rescaler averages as
+//! rows are decoded), so a large lossy source is never held at full size.
 
 use std::ffi::c_int;
 
@@ -29,6 +31,86 @@ pub const METHOD: u8 = 2;
 /// The `method` for lossless output (`quality=100`): the fastest; method 1
 /// saves about 10% in 2.5 times the time.
 pub const LOSSLESS_METHOD: u8 = 0;
+
+/// What a WebP's headers say (libwebp's bitstream features).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// An alpha plane (lossy) or channel (lossless).
+    pub alpha: bool,
+    /// Animated (`ANIM` and `ANMF` chunks): [`decode`] cannot read it.
+    pub animated: bool,
+    /// Lossless (VP8L); lossy (VP8) otherwise, or mixed in an animation.
+    pub lossless: bool,
+}
+
+/// Reads the features of a WebP from its headers; `None` if they are not a WebP's.
+pub fn features(input: &[u8]) -> Option<Features> {
+    // SAFETY: libwebp reads at most `input.len()` bytes and fills the struct.
+    unsafe {
+        let mut features = std::mem::MaybeUninit::<sys::WebPBitstreamFeatures>::zeroed();
+        let status = sys::WebPGetFeaturesInternal(
+            input.as_ptr(),
+            input.len(),
+            features.as_mut_ptr(),
+            sys::WEBP_DECODER_ABI_VERSION as c_int,
+        );
+        if status != sys::VP8StatusCode::VP8_STATUS_OK {
+            return None;
+        }
+        let f = features.assume_init();
+        Some(Features {
+            width: u32::try_from(f.width).ok()?,
+            height: u32::try_from(f.height).ok()?,
+            alpha: f.has_alpha != 0,
+            animated: f.has_animation != 0,
+            lossless: f.format == 2,
+        })
+    }
+}
+
+/// Decodes a still WebP into `width`×`height` RGBA (not premultiplied),
+/// rescaled while decoding where that is smaller than the image.
+pub fn decode(input: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, String> {
+    let (w, h) = (side(width)?, side(height)?);
+    let mut out = vec![0u8; width as usize * height as usize * 4];
+    // SAFETY: the config is initialized by libwebp; the output buffer is ours,
+    // described by its pointer, stride and size, and outlives the call;
+    // libwebp frees only what it allocated (`WebPFreeDecBuffer`).
+    unsafe {
+        let mut config = std::mem::MaybeUninit::<sys::WebPDecoderConfig>::zeroed();
+        if !sys::WebPInitDecoderConfig(config.as_mut_ptr()) {
+            return Err("libwebp's decoder does not match its headers".into());
+        }
+        let mut config = config.assume_init();
+        let status = sys::WebPGetFeaturesInternal(
+            input.as_ptr(),
+            input.len(),
+            &mut config.input,
+            sys::WEBP_DECODER_ABI_VERSION as c_int,
+        );
+        if status != sys::VP8StatusCode::VP8_STATUS_OK {
+            return Err(format!("libwebp cannot read its headers ({status:?})"));
+        }
+        if (config.input.width, config.input.height) != (w, h) {
+            config.options.use_scaling = 1;
+            config.options.scaled_width = w;
+            config.options.scaled_height = h;
+        }
+        config.output.colorspace = sys::WEBP_CSP_MODE::MODE_RGBA;
+        config.output.is_external_memory = 1;
+        config.output.u.RGBA = sys::WebPRGBABuffer { rgba: out.as_mut_ptr(), stride: w * 4, size: out.len() };
+        let status = sys::WebPDecode(input.as_ptr(), input.len(), &mut config);
+        sys::WebPFreeDecBuffer(&mut config.output);
+        if status != sys::VP8StatusCode::VP8_STATUS_OK {
+            return Err(format!("libwebp cannot decode it ({status:?})"));
+        }
+    }
+    Ok(out)
+}
 
 /// Encodes `width`×`height` RGBA pixels (row after row, no padding). With
 /// `alpha` false the fourth byte of each pixel is ignored.

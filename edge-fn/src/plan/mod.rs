@@ -353,6 +353,7 @@ pub(crate) mod tests {
             orientation: Orientation::NoTransforms,
             progressive,
             interlaced: false,
+            lossless: false,
             channels,
             sample_bytes: 1,
             jpeg: crate::codecs::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
@@ -388,7 +389,9 @@ pub(crate) mod tests {
         let interlaced = Header { interlaced: true, ..png };
         assert_eq!(plan(&interlaced, &query("w=100"), Accepted::default()).unwrap().denominator, 1);
         let webp = plan(&header(ImageFormat::WebP, 2000, 1500, false, 4), &query("w=100"), Accepted::default());
-        assert_eq!(webp.unwrap().denominator, 1);
+        assert_eq!(webp.unwrap().denominator, 10, "libwebp scales a still WebP as it decodes");
+        let animated = Header { frames: 3, ..header(ImageFormat::WebP, 2000, 1500, false, 4) };
+        assert_eq!(plan(&animated, &query("w=100&anim=false"), Accepted::default()).unwrap().denominator, 1);
         let gif = header(ImageFormat::Gif, 2000, 1500, false, 4);
         assert_eq!(plan(&gif, &query("w=100"), Accepted::default()).unwrap().denominator, 10, "a still GIF too");
         let interlaced = Header { interlaced: true, ..gif };
@@ -438,21 +441,16 @@ pub(crate) mod tests {
     }
 
     /// The 4:3 sources (in whole megapixels, up to the source limit) whose
-    /// plan to 1024 px wide does not fit, for a header of `format` (4:4:4
-    /// for JPEG: every component at full resolution, the worst case).
-    fn refused(format: ImageFormat, progressive: bool, interlaced: bool, channels: u8) -> Vec<u32> {
-        refused_with(format, progressive, interlaced, channels, 1.0)
-    }
-
-    /// [`refused`] with `blocks` times the JPEG blocks of 4:4:4 (a half for 4:2:0).
-    fn refused_with(format: ImageFormat, progressive: bool, interlaced: bool, channels: u8, blocks: f64) -> Vec<u32> {
+    /// plan to a 1024 px wide JPEG does not fit, for a header of `format`
+    /// changed by `tweak` (JPEG 4:4:4 by default: every component at full
+    /// resolution).
+    fn refused(format: ImageFormat, channels: u8, tweak: impl Fn(&mut Header)) -> Vec<u32> {
         let fits = |mp: u32| {
             let height = (f64::from(mp) * 1e6 * 0.75).sqrt() as u32;
             let width = height * 4 / 3;
-            let mut header = Header { interlaced, ..header(format, width, height, progressive, channels) };
-            header.jpeg.blocks = (header.jpeg.blocks as f64 * blocks) as u64;
-            header.jpeg.block_visits = header.jpeg.blocks;
-            plan(&header, &query("w=1024"), Accepted::default()).is_ok()
+            let mut header = header(format, width, height, false, channels);
+            tweak(&mut header);
+            plan(&header, &query("w=1024&f=jpeg"), Accepted::default()).is_ok()
         };
         let limit = (crate::limits::MAX_SOURCE_PIXELS / 1_000_000) as u32;
         (1..=limit).filter(|&mp| !fits(mp)).collect()
@@ -460,23 +458,35 @@ pub(crate) mod tests {
 
     #[test]
     fn what_each_format_reaches_for_a_1024_px_result() {
+        let progressive = |h: &mut Header| h.progressive = true;
+        let interlaced = |h: &mut Header| h.interlaced = true;
         let refused = [
-            ("jpeg baseline", refused(ImageFormat::Jpeg, false, false, 3)),
-            ("jpeg progressive", refused(ImageFormat::Jpeg, true, false, 3)),
-            ("jpeg progressive 4:2:0", refused_with(ImageFormat::Jpeg, true, false, 3, 0.5)),
-            ("png rgb", refused(ImageFormat::Png, false, false, 3)),
-            ("png rgba", refused(ImageFormat::Png, false, false, 4)),
-            ("png interlaced", refused(ImageFormat::Png, false, true, 4)),
-            ("webp", refused(ImageFormat::WebP, false, false, 3)),
-            ("gif", refused(ImageFormat::Gif, false, false, 4)),
-            ("gif interlaced", refused(ImageFormat::Gif, false, true, 4)),
+            ("jpeg baseline", refused(ImageFormat::Jpeg, 3, |_| {})),
+            ("jpeg progressive", refused(ImageFormat::Jpeg, 3, progressive)),
+            (
+                "jpeg progressive 4:2:0",
+                refused(ImageFormat::Jpeg, 3, |h| {
+                    h.progressive = true;
+                    h.jpeg.blocks /= 2;
+                    h.jpeg.block_visits = h.jpeg.blocks;
+                }),
+            ),
+            ("png rgb", refused(ImageFormat::Png, 3, |_| {})),
+            ("png rgba", refused(ImageFormat::Png, 4, |_| {})),
+            ("png interlaced", refused(ImageFormat::Png, 4, interlaced)),
+            ("webp lossy", refused(ImageFormat::WebP, 3, |_| {})),
+            ("webp lossy with alpha", refused(ImageFormat::WebP, 4, |_| {})),
+            ("webp lossless", refused(ImageFormat::WebP, 4, |h| h.lossless = true)),
+            ("webp animated", refused(ImageFormat::WebP, 4, |h| h.frames = 3)),
+            ("gif", refused(ImageFormat::Gif, 4, |_| {})),
+            ("gif interlaced", refused(ImageFormat::Gif, 4, interlaced)),
         ];
         for (name, mps) in &refused {
             println!("{name}: refused at {mps:?} MP");
         }
         let of = |name: &str| refused.iter().find(|(n, _)| *n == name).unwrap().1.clone();
         // The README's limits table says these.
-        for name in ["jpeg baseline", "png rgb", "png rgba", "gif"] {
+        for name in ["jpeg baseline", "png rgb", "png rgba", "webp lossy", "gif"] {
             assert_eq!(of(name), [], "{name}: every size up to the source limit");
         }
         // A progressive JPEG keeps coefficients until its last scan: those
@@ -487,7 +497,9 @@ pub(crate) mod tests {
         assert_eq!(of("jpeg progressive 4:2:0"), [45, 46, 47, 48, 49, 50, 118, 119, 120]);
         assert_eq!(of("jpeg progressive").first(), Some(&3));
         assert_eq!(of("png interlaced").first(), Some(&10));
-        assert_eq!(of("webp").first(), Some(&4));
+        assert_eq!(of("webp lossy with alpha").first(), Some(&9), "the full-size alpha plane");
+        assert_eq!(of("webp lossless").first(), Some(&10), "every pixel as ARGB");
+        assert_eq!(of("webp animated").first(), Some(&4), "its first frame through `image`, whole");
         assert_eq!(of("gif interlaced").first(), Some(&6));
     }
 }

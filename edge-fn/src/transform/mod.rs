@@ -737,4 +737,23 @@ mod tests {
         let (_, first) = prepare(&animated, &query("w=100&anim=false"), Accepted::default()).unwrap();
         assert_eq!(first.denominator, 4, "the first frame alone shrinks on load");
     }
+
+    #[test]
+    fn a_webp_scaled_while_decoded_is_close_to_resampling_it_whole() {
+        let source = fixtures::detailed(1600, 1200);
+        for (name, webp) in [
+            ("lossy", fixtures::lossy_webp(&source, 90.0)),
+            ("lossless with alpha", encoded(DynamicImage::ImageRgba8(source.to_rgba8()), ImageFormat::WebP)),
+        ] {
+            // What `image`'s own decoder gives, resampled whole.
+            let whole = image::load_from_memory_with_format(&webp, ImageFormat::WebP).unwrap();
+            let expected = fixtures::reference_resize(&whole, 200, 150);
+            let options = query("w=200&f=png");
+            let (header, plan) = prepare(&webp, &options, Accepted::default()).unwrap();
+            assert_eq!(plan.denominator, 4, "{name}");
+            let out = transform_planned(&webp, &header, &plan, &options, &caller(false)).unwrap();
+            let psnr = fixtures::psnr(&decode(&out), &expected);
+            assert!(psnr > 35.0, "{name}: {psnr:.1} dB against the whole image resampled");
+        }
+    }
 }

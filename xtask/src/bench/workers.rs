@@ -8,8 +8,8 @@
 //! The workers: edge-fn, the example (Durable Objects, cron, queue), and two
 //! of the standalone template projects (`tests/projects`: the hello-world
 //! template, and an axum router on the `http` feature), copied out of the
-//! workspace and switched with `cargo edge init`; each is built with its own
-//! release profile.
+//! workspace (into the system's temporary folder) and switched with `cargo
+//! edge init`; each is built with its own release profile.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +43,7 @@ pub struct Measured {
 pub fn run(repo: &Repo, peers: &Peers, args: &BenchArgs, dir: &Path) -> Result<Vec<Measured>> {
     let progress = repo.progress();
     let edge = install(repo, dir)?;
-    let targets = targets(repo, &edge, dir)?;
+    let targets = targets(repo, &edge)?;
     let scratch = dir.join("scratch");
     std::fs::create_dir_all(&scratch)?;
     let mut measured = Vec::new();
@@ -131,7 +131,7 @@ fn install(repo: &Repo, dir: &Path) -> Result<PathBuf> {
 
 /// The workers compared; the standalone projects are copied out of the
 /// workspace and switched with `cargo edge init` first.
-fn targets(repo: &Repo, edge: &Path, dir: &Path) -> Result<Vec<Target>> {
+fn targets(repo: &Repo, edge: &Path) -> Result<Vec<Target>> {
     let mut targets = vec![
         Target { name: "edge-fn", crate_dir: repo.root.join("edge-fn"), config: repo.root.join("wrangler.toml") },
         Target {
@@ -140,10 +140,12 @@ fn targets(repo: &Repo, edge: &Path, dir: &Path) -> Result<Vec<Target>> {
             config: repo.root.join("examples/worker/wrangler.toml"),
         },
     ];
+    // Outside the workspace, or cargo takes them for members that are not listed.
+    let projects = std::env::temp_dir().join("edge-fn-bench-projects");
     for (name, project, member, config) in
         [("hello", "hello", "", "wrangler.toml"), ("axum-router", "router", "axum", "wrangler.json")]
     {
-        let copy = dir.join("projects").join(project);
+        let copy = projects.join(project);
         if !copy.exists() {
             copy_tree(&repo.root.join("tests/projects").join(project), &copy)?;
         }

@@ -70,6 +70,18 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("png palette 48 MP, shrunk on load", png(8000, 6000, ColorType::Indexed, BitDepth::Eight, false), "w=1024"),
         ("png rgb 12 MP, a coarser box to fit", png(4000, 3000, ColorType::Rgb, BitDepth::Eight, false), "w=1500"),
         ("gif 24 MP still, shrunk on load", fixtures::still_gif(6000, 4000), "w=1024"),
+        (
+            "webp lossy 24 MP, scaled while decoded",
+            fixtures::lossy_webp(&fixtures::gradient(6000, 4000), 80.0),
+            "w=1024&f=jpeg",
+        ),
+        ("webp lossy noise 4 MP, scaled", fixtures::lossy_webp(&fixtures::noise(2400, 1800), 90.0), "w=600&f=jpeg"),
+        (
+            "webp lossy with alpha 6 MP",
+            fixtures::lossy_webp_alpha(&fixtures::gradient(3000, 2000), 80.0),
+            "w=1024&f=jpeg",
+        ),
+        ("webp lossless 8 MP", fixtures::encode(&fixtures::gradient(3200, 2400), ImageFormat::WebP), "w=1024&f=jpeg"),
         ("enlarge", fixtures::photo_jpeg(300, 200, false), "w=1800&fit=contain"),
     ];
     let tiny = fixtures::encode(&fixtures::gradient(1, 1), ImageFormat::Png);
