@@ -81,9 +81,8 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
     let header = match format {
         ImageFormat::Jpeg => jpeg_header(input)?,
         ImageFormat::Png => png_header(input)?,
+        ImageFormat::WebP => webp_header(input)?,
         _ => {
-            let exif = if format == ImageFormat::WebP { survey::webp_exif_bytes(input) } else { 0 };
-            check_exif(exif)?;
             let mut decoder = reader(input, format).into_decoder().map_err(image_error)?;
             let (width, height) = decoder.dimensions();
             let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -95,17 +94,41 @@ pub fn header(input: &[u8]) -> Result<Header, Error> {
                 orientation,
                 progressive: false,
                 interlaced: animation.first_interlaced,
-                lossless: format == ImageFormat::WebP && webp::features(input).is_some_and(|f| f.lossless),
+                lossless: false,
                 channels: decoder.color_type().channel_count(),
                 sample_bytes: 1,
                 jpeg: survey::Jpeg::default(),
-                metadata_bytes: exif,
+                metadata_bytes: 0,
                 frames: animation.frames.max(1),
             }
         }
     };
     check_size(header.width, header.height)?;
     Ok(header)
+}
+
+/// A WebP's header from libwebp's view of its bitstream, the EXIF
+/// orientation from its `EXIF` chunk and the frames from its chunks.
+fn webp_header(input: &[u8]) -> Result<Header, Error> {
+    let exif = survey::webp_exif(input);
+    check_exif(exif.map_or(0, |e| e.len() as u64))?;
+    let features =
+        webp::features(input).ok_or_else(|| Error::UnsupportedImage("the WebP's headers cannot be read".into()))?;
+    Ok(Header {
+        format: ImageFormat::WebP,
+        width: features.width,
+        height: features.height,
+        orientation: exif.and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms),
+        progressive: false,
+        interlaced: false,
+        lossless: features.lossless,
+        channels: if features.alpha { 4 } else { 3 },
+        sample_bytes: 1,
+        jpeg: survey::Jpeg::default(),
+        // The decoder keeps the chunk where it is, in the source.
+        metadata_bytes: 0,
+        frames: survey::animation(input, ImageFormat::WebP).frames.max(1),
+    })
 }
 
 fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
@@ -275,10 +298,11 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
             };
             rgba + decoder + 64 * u64::from(w) + (2 << 20)
         }
-        // An animation's first frame through `image`: its buffer at the
-        // decoded depth, the decoder's own frame (YUV planes, or ARGB words
-        // and an alpha plane), then the RGBA copy.
-        ImageFormat::WebP => px * c + px * 5 + rgba,
+        // An animation's first frame, by libwebp's animation decoder: the
+        // canvas and the previous one (8 bytes a pixel), the frame's own
+        // decoding (at most 5 bytes a pixel: an alpha plane and its
+        // decoder, or lossless ARGB), then our RGBA copy.
+        ImageFormat::WebP => px * 13 + rgba,
         // Shrunk on load: the reduced image and its sums, a canvas row and a
         // frame row in RGBA (the gif crate's own buffer is a row of indices;
         // a frame is at most 65535 wide).
@@ -302,9 +326,15 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
         ImageFormat::Gif if denominator > 1 => decode_gif_shrunk(input, header, denominator),
         ImageFormat::WebP if header.frames == 1 => {
             let (width, height) = decoded_size(header, denominator);
-            let pixels = webp::decode(input, (width, height))
-                .map_err(|e| Error::UnsupportedImage(format!("the WebP cannot be decoded: {e}")))?;
+            let pixels = webp::decode(input, (width, height)).map_err(webp_error)?;
             Ok(Rgba { width, height, pixels, alpha: header.may_have_alpha() })
+        }
+        ImageFormat::WebP => {
+            // An animation's first frame.
+            let mut frames = webp::Frames::new(input).map_err(webp_error)?;
+            let (width, height) = frames.size;
+            let (canvas, _) = frames.next_frame().map_err(webp_error)?.ok_or_else(|| webp_error("no frame".into()))?;
+            Ok(Rgba { width, height, pixels: canvas.to_vec(), alpha: true })
         }
         format => {
             // Decodes the first frame of an animated GIF or WebP.
@@ -326,6 +356,7 @@ pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
             decoder.exif_data().map(<[u8]>::to_vec)
         }
         ImageFormat::Png => png_decoder(input).read_info().ok()?.info().exif_metadata.as_deref().map(<[u8]>::to_vec),
+        ImageFormat::WebP => survey::webp_exif(input).map(<[u8]>::to_vec),
         format => reader(input, format).into_decoder().ok()?.exif_metadata().ok()?,
     }
 }
@@ -543,6 +574,10 @@ fn png_error(e: png::DecodingError) -> Error {
         }
         other => Error::UnsupportedImage(format!("the PNG cannot be decoded: {other}")),
     }
+}
+
+fn webp_error(e: String) -> Error {
+    Error::UnsupportedImage(format!("the WebP cannot be decoded: {e}"))
 }
 
 fn image_error(e: ImageError) -> Error {

@@ -133,9 +133,17 @@ pub fn png_exif_bytes(data: &[u8]) -> u64 {
     chunks(data, 8, 8, false).filter(|(kind, _)| kind == b"eXIf").map(|(_, len)| len).sum()
 }
 
-/// Bytes of a WebP's `EXIF` chunks (read for the orientation).
-pub fn webp_exif_bytes(data: &[u8]) -> u64 {
-    chunks(data, 12, 8, true).filter(|(kind, _)| kind == b"EXIF").map(|(_, len)| len).sum()
+/// The data of a WebP's `EXIF` chunk (TIFF bytes), if it has one.
+pub fn webp_exif(data: &[u8]) -> Option<&[u8]> {
+    let mut pos: usize = 12;
+    for (kind, len) in chunks(data, 12, 8, true) {
+        let start = pos + 8;
+        pos = start.saturating_add(len as usize + (len & 1) as usize);
+        if &kind == b"EXIF" {
+            return data.get(start..start.saturating_add(len as usize));
+        }
+    }
+    None
 }
 
 /// (type, data length) of each chunk from `start`: PNG's big-endian
@@ -331,12 +339,14 @@ mod tests {
         }
         assert_eq!(png_exif_bytes(&png), 300);
         let mut webp = b"RIFF\0\0\0\0WEBP".to_vec();
-        for (kind, len) in [(b"VP8X", 10u32), (b"EXIF", 77), (b"VP8L", 4)] {
+        for (kind, len, fill) in [(b"VP8X", 10u32, 0u8), (b"EXIF", 77, 7), (b"VP8L", 4, 0)] {
             webp.extend_from_slice(kind);
             webp.extend_from_slice(&len.to_le_bytes());
-            webp.extend(std::iter::repeat_n(0, (len + (len & 1)) as usize));
+            webp.extend(std::iter::repeat_n(fill, len as usize));
+            webp.extend(std::iter::repeat_n(0, (len & 1) as usize));
         }
-        assert_eq!(webp_exif_bytes(&webp), 77);
+        assert_eq!(webp_exif(&webp), Some(&[7u8; 77][..]));
+        assert_eq!(webp_exif(&webp[..40]), None, "cut short");
     }
 
     /// A `w`×`h` GIF of `n` frames, frame `i` filled with grey `i * 40`,

@@ -112,6 +112,79 @@ pub fn decode(input: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, Stri
     Ok(out)
 }
 
+/// An animated WebP's frames, each composited onto the whole canvas as it
+/// is shown (libwebp's animation decoder, which holds the canvas and the
+/// previous one: 8 bytes a pixel), one at a time.
+pub struct Frames<'a> {
+    decoder: *mut sys::WebPAnimDecoder,
+    /// The canvas's size.
+    pub size: (u32, u32),
+    /// Loops: 0 forever.
+    pub loops: u32,
+    /// When the last frame given ended, in milliseconds.
+    shown: i32,
+    /// The decoder reads the input in place.
+    _input: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> Frames<'a> {
+    /// Starts decoding the animation in `input`.
+    pub fn new(input: &'a [u8]) -> Result<Self, String> {
+        // SAFETY: the options are initialized by libwebp; `input` outlives the
+        // decoder (the lifetime says so), which is deleted on drop.
+        unsafe {
+            let mut options = std::mem::MaybeUninit::<sys::WebPAnimDecoderOptions>::zeroed();
+            if sys::WebPAnimDecoderOptionsInitInternal(options.as_mut_ptr(), sys::WEBP_DEMUX_ABI_VERSION as c_int) == 0
+            {
+                return Err("libwebp's animation decoder does not match its headers".into());
+            }
+            let mut options = options.assume_init();
+            options.color_mode = sys::WEBP_CSP_MODE::MODE_RGBA;
+            options.use_threads = 0;
+            let data = sys::WebPData { bytes: input.as_ptr(), size: input.len() };
+            let decoder = sys::WebPAnimDecoderNewInternal(&data, &options, sys::WEBP_DEMUX_ABI_VERSION as c_int);
+            if decoder.is_null() {
+                return Err("libwebp cannot read the animation".into());
+            }
+            let mut info = std::mem::MaybeUninit::<sys::WebPAnimInfo>::zeroed();
+            if sys::WebPAnimDecoderGetInfo(decoder, info.as_mut_ptr()) == 0 {
+                sys::WebPAnimDecoderDelete(decoder);
+                return Err("libwebp cannot read the animation's canvas".into());
+            }
+            let info = info.assume_init();
+            let size = (info.canvas_width, info.canvas_height);
+            Ok(Frames { decoder, size, loops: info.loop_count, shown: 0, _input: std::marker::PhantomData })
+        }
+    }
+
+    /// The next frame: the canvas as RGBA (valid until the next call) and
+    /// how long it is shown, in milliseconds; `None` after the last.
+    pub fn next_frame(&mut self) -> Result<Option<(&[u8], u32)>, String> {
+        // SAFETY: the decoder is live; the buffer it returns holds the canvas
+        // (width × height × 4 bytes) until the next call, which `&mut self` orders.
+        unsafe {
+            if sys::WebPAnimDecoderHasMoreFrames(self.decoder) == 0 {
+                return Ok(None);
+            }
+            let (mut buffer, mut ends) = (std::ptr::null_mut::<u8>(), 0 as c_int);
+            if sys::WebPAnimDecoderGetNext(self.decoder, &mut buffer, &mut ends) == 0 || buffer.is_null() {
+                return Err("libwebp cannot decode a frame of the animation".into());
+            }
+            let delay = u32::try_from(ends.saturating_sub(self.shown)).unwrap_or(0);
+            self.shown = ends;
+            let len = self.size.0 as usize * self.size.1 as usize * 4;
+            Ok(Some((std::slice::from_raw_parts(buffer, len), delay)))
+        }
+    }
+}
+
+impl Drop for Frames<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made by `WebPAnimDecoderNewInternal`, deleted once.
+        unsafe { sys::WebPAnimDecoderDelete(self.decoder) }
+    }
+}
+
 /// Encodes `width`×`height` RGBA pixels (row after row, no padding). With
 /// `alpha` false the fourth byte of each pixel is ignored.
 pub fn encode(

@@ -499,7 +499,7 @@ pub(crate) mod tests {
         assert_eq!(of("png interlaced").first(), Some(&10));
         assert_eq!(of("webp lossy with alpha").first(), Some(&9), "the full-size alpha plane");
         assert_eq!(of("webp lossless").first(), Some(&10), "every pixel as ARGB");
-        assert_eq!(of("webp animated").first(), Some(&4), "its first frame through `image`, whole");
+        assert_eq!(of("webp animated").first(), Some(&3), "its first frame, by the animation decoder, whole");
         assert_eq!(of("gif interlaced").first(), Some(&6));
     }
 }
