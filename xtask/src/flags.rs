@@ -18,19 +18,10 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build a worker (edge-fn from the root, else the current folder's
-    /// crate, or `-p`) into its output folder: `cargo edge build`.
-    ///
-    /// Stages: cargo (wasm32) → bindgen → rewrite (walrus) → optimize
-    /// (wasm-opt) → reorder (functions, for gzip) → strip (names to a symbol
-    /// map) → validate → budget → emit. A failed build leaves the previous
-    /// output untouched.
+    /// `cargo edge build`, without installing it: edge-fn from the root,
+    /// else the current folder's crate, or `-p`.
     Build(BuildFlags),
-    /// Show where the module's bytes are: `cargo edge size`.
-    ///
-    /// Builds first, so the figures are current, and fails like `build` when
-    /// the upload is over budget. `--save` records a baseline; `--diff`
-    /// compares against one.
+    /// `cargo edge size`: where the module's bytes are.
     Size(SizeFlags),
     /// Measure against the peers, side by side in one run: upload size
     /// (wrangler's dry run) and build time against workers-rs' worker-build;

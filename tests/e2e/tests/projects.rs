@@ -124,22 +124,7 @@ fn text(output: &Output) -> String {
 
 /// Every file under `dir` but build output, by relative path.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.file_name().is_some_and(|n| n == "target" || n == "build") {
-                continue;
-            }
-            if path.is_dir() {
-                walk(root, &path, files);
-            } else {
-                files.insert(path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap_or_default());
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    walk(dir, dir, &mut files);
-    files
+    edge_fn_e2e::snapshot(dir, &["target", "build"])
 }
 
 /// `cargo edge init --dry-run` changes nothing; `init` makes the changes the

@@ -109,3 +109,27 @@ fn time(cmd: Command, what: &str) -> Result<Duration> {
     run_quietly(cmd, what)?;
     Ok(start.elapsed())
 }
+
+/// Runs the `bin` driver of `xtask/drivers` with `flags` (each `--name`
+/// and its value) and `--json FILE`, and reads the figures it wrote; `what`
+/// names it in errors.
+fn run_driver(
+    repo: &Repo,
+    bin: &str,
+    flags: &[(&str, std::ffi::OsString)],
+    json: &std::path::Path,
+    what: &str,
+) -> Result<serde_json::Value> {
+    let mut command = repo.cargo();
+    command.args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", bin, "--"]);
+    for (name, value) in flags {
+        command.arg(name).arg(value);
+    }
+    let status =
+        command.arg("--json").arg(json).status().with_context(|| format!("cannot run {}", repo.cargo.display()))?;
+    if !status.success() {
+        bail!("the {what} failed ({status}); the lines above say why");
+    }
+    let text = std::fs::read_to_string(json).with_context(|| format!("cannot read {}", json.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}

@@ -48,30 +48,17 @@ pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize)
     // Beside node_modules, so that `import "sharp"` resolves.
     let script = peers.npm.join("sharp-quality.mjs");
     std::fs::write(&script, SHARP_SCRIPT)?;
-    let json = dir.join("scratch/quality.json");
     progress.status("Measuring", "quality per byte against sharp (SSIMULACRA2)");
-    let status = Command::new(&repo.cargo)
-        .current_dir(&repo.root)
-        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "quality-bench", "--"])
-        .arg("--ours")
-        .arg(ours_dir)
-        .arg("--ours-avif")
-        .arg(&avif_dir)
-        .args(["--node", "node", "--sharp-script"])
-        .arg(&script)
-        .arg("--photos")
-        .arg(&photos)
-        .arg("--scratch")
-        .arg(dir.join("scratch/quality"))
-        .args(["--runs", &runs.to_string(), "--json"])
-        .arg(&json)
-        .status()
-        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
-    if !status.success() {
-        bail!("the quality benchmark failed ({status}); the lines above say why");
-    }
-    let text = std::fs::read_to_string(&json).with_context(|| format!("cannot read {}", json.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    let flags = [
+        ("--ours", ours_dir.into()),
+        ("--ours-avif", avif_dir.into()),
+        ("--node", "node".into()),
+        ("--sharp-script", script.into()),
+        ("--photos", photos.into()),
+        ("--scratch", dir.join("scratch/quality").into()),
+        ("--runs", runs.to_string().into()),
+    ];
+    super::run_driver(repo, "quality-bench", &flags, &dir.join("scratch/quality.json"), "quality benchmark")
 }
 
 /// Extracts the photos from scikit-image's wheel (downloaded with pip from

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::Value;
 
 use super::peers::Peers;
@@ -16,23 +16,12 @@ pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, dir: &Path, runs: usize)
     // Beside node_modules, so that `import "sharp"` resolves.
     let sharp = peers.npm.join("sharp-bench.mjs");
     std::fs::write(&sharp, SHARP_SCRIPT)?;
-    let json = dir.join("scratch/reach.json");
-    let status = repo
-        .cargo()
-        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "reach-bench", "--"])
-        .arg("--ours")
-        .arg(ours_dir)
-        .args(["--node", "node", "--sharp-script"])
-        .arg(&sharp)
-        .arg("--scratch")
-        .arg(dir.join("scratch/reach"))
-        .args(["--runs", &runs.to_string(), "--json"])
-        .arg(&json)
-        .status()
-        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
-    if !status.success() {
-        bail!("the reach benchmark failed ({status}); the lines above say why");
-    }
-    let text = std::fs::read_to_string(&json).with_context(|| format!("cannot read {}", json.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    let flags = [
+        ("--ours", ours_dir.into()),
+        ("--node", "node".into()),
+        ("--sharp-script", sharp.into()),
+        ("--scratch", dir.join("scratch/reach").into()),
+        ("--runs", runs.to_string().into()),
+    ];
+    super::run_driver(repo, "reach-bench", &flags, &dir.join("scratch/reach.json"), "reach benchmark")
 }

@@ -4,9 +4,8 @@
 //! which starts the workers, sends the requests and runs sharp on the host.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::peers::Peers;
@@ -23,29 +22,16 @@ pub fn run(repo: &Repo, peers: &Peers, ours_dir: &Path, photos: &Path, dir: &Pat
     std::fs::write(&sharp, SHARP_SCRIPT)?;
     let config = dir.join("scratch/photon.json");
     write_photon_config(&repo.root, &worker, &config)?;
-    let json = dir.join("scratch/resize.json");
-    let status = Command::new(&repo.cargo)
-        .current_dir(&repo.root)
-        .args(["run", "--quiet", "--package", "edge-fn-drivers", "--bin", "resize-bench", "--"])
-        .arg("--ours")
-        .arg(ours_dir)
-        .arg("--photon-config")
-        .arg(&config)
-        .args(["--node", "node", "--sharp-script"])
-        .arg(&sharp)
-        .arg("--scratch")
-        .arg(dir.join("scratch/images"))
-        .arg("--photos")
-        .arg(photos)
-        .args(["--runs", &runs.to_string(), "--json"])
-        .arg(&json)
-        .status()
-        .with_context(|| format!("cannot run {}", repo.cargo.display()))?;
-    if !status.success() {
-        bail!("the resize benchmark failed ({status}); the lines above say why");
-    }
-    let text = std::fs::read_to_string(&json).with_context(|| format!("cannot read {}", json.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    let flags = [
+        ("--ours", ours_dir.into()),
+        ("--photon-config", config.into()),
+        ("--node", "node".into()),
+        ("--sharp-script", sharp.into()),
+        ("--scratch", dir.join("scratch/images").into()),
+        ("--photos", photos.into()),
+        ("--runs", runs.to_string().into()),
+    ];
+    super::run_driver(repo, "resize-bench", &flags, &dir.join("scratch/resize.json"), "resize benchmark")
 }
 
 /// A wrangler config for photon's worker, bundled by wrangler as its users
