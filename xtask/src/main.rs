@@ -7,6 +7,7 @@
 
 mod bench;
 mod flags;
+mod layers;
 mod load;
 mod profile;
 mod repo;
