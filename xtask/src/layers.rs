@@ -48,10 +48,9 @@ mod tests {
                     } else {
                         base.split("::").map(str::to_owned).chain(parts.iter().map(|p| p.to_string())).collect()
                     };
-                    if let Some(found) = (1..=full.len()).rev().map(|k| full[..k].join("::")).find(|m| exists(m)) {
-                        if found != module {
-                            deps.insert(found);
-                        }
+                    let found = (1..=full.len()).rev().map(|k| full[..k].join("::")).find(|m| exists(m));
+                    if let Some(found) = found.filter(|found| *found != module) {
+                        deps.insert(found);
                     }
                 }
             }
@@ -73,10 +72,10 @@ mod tests {
         let mut mutual = Vec::new();
         for (module, deps) in &modules {
             for dep in deps {
-                if let (Some(from), Some(to)) = (layer(module), layer(dep)) {
-                    if to < from {
-                        upward.push(format!("{module} -> {dep}"));
-                    }
+                if let (Some(from), Some(to)) = (layer(module), layer(dep))
+                    && to < from
+                {
+                    upward.push(format!("{module} -> {dep}"));
                 }
                 if modules.get(dep).is_some_and(|back| back.contains(module)) && module < dep {
                     mutual.push(format!("{module} <-> {dep}"));
