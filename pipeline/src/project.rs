@@ -91,21 +91,9 @@ pub fn resolve(cargo: &Path, manifest: Option<&Path>, cwd: &Path, requested: Opt
         }
         None => locate(cwd)?,
     };
-    let dir = manifest.parent().unwrap_or(Path::new("."));
-    let output = Command::new(cargo)
-        .current_dir(dir)
-        .args(["metadata", "--format-version", "1", "--filter-platform", "wasm32-unknown-unknown"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .output()
-        .with_context(|| format!("cannot run {} metadata", cargo.display()))?;
-    if !output.status.success() {
-        bail!("`cargo metadata` failed for {}: {}", manifest.display(), String::from_utf8_lossy(&output.stderr).trim());
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout).context("`cargo metadata` printed invalid JSON")?;
+    let metadata = cargo_metadata(cargo, &manifest)?;
     let root = PathBuf::from(metadata["workspace_root"].as_str().context("`cargo metadata` gave no workspace root")?);
-    let target_dir =
-        PathBuf::from(metadata["target_directory"].as_str().context("`cargo metadata` gave no target directory")?);
+    let target_dir = target_dir(&metadata)?;
     let workspace_edge = match metadata["metadata"].get("edge") {
         Some(Value::Object(table)) => Some(to_toml(table, "[workspace.metadata.edge]")?),
         Some(_) => bail!("[workspace.metadata.edge] in {} must be a table", root.join("Cargo.toml").display()),
@@ -120,6 +108,29 @@ pub fn resolve(cargo: &Path, manifest: Option<&Path>, cwd: &Path, requested: Opt
     let here = canonical(&manifest);
     let worker = choose(&members, requested, &here, default.as_deref())?;
     Ok(Project { profiles: profiles(&root.join("Cargo.toml"))?, root, target_dir, workspace_edge, worker })
+}
+
+/// `cargo metadata` for `manifest`, run from its folder so that the
+/// project's cargo config (`build.target-dir` among it) applies.
+fn cargo_metadata(cargo: &Path, manifest: &Path) -> Result<Value> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let output = Command::new(cargo)
+        .current_dir(dir)
+        .args(["metadata", "--format-version", "1", "--filter-platform", "wasm32-unknown-unknown"])
+        .arg("--manifest-path")
+        .arg(manifest)
+        .output()
+        .with_context(|| format!("cannot run {} metadata", cargo.display()))?;
+    if !output.status.success() {
+        bail!("`cargo metadata` failed for {}: {}", manifest.display(), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    serde_json::from_slice(&output.stdout).context("`cargo metadata` printed invalid JSON")
+}
+
+/// Cargo's target directory, as cargo resolves it (`CARGO_TARGET_DIR`,
+/// `build.target-dir`, else `target` at the workspace root).
+fn target_dir(metadata: &Value) -> Result<PathBuf> {
+    Ok(PathBuf::from(metadata["target_directory"].as_str().context("`cargo metadata` gave no target directory")?))
 }
 
 /// The nearest `Cargo.toml` from `dir` upwards, as cargo finds it.
@@ -369,6 +380,25 @@ mod tests {
         assert_eq!(old.other_wasm_bindgen(), Some("0.2.99"));
         let default = choose(&all, None, Path::new(ROOT), Some("gone")).unwrap_err().to_string();
         assert!(default.contains("[workspace.metadata.edge]"), "{default}");
+    }
+
+    #[test]
+    fn the_target_dir_is_cargos_own() {
+        if std::env::var_os("CARGO_TARGET_DIR").is_some() {
+            return; // It would win over both folders checked here, as it should.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("Cargo.toml");
+        std::fs::write(&manifest, "[package]\nname = \"t\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+        let cargo = std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+        let plain = target_dir(&cargo_metadata(&cargo, &manifest).unwrap()).unwrap();
+        assert_eq!(plain, dir.path().join("target"));
+        std::fs::create_dir(dir.path().join(".cargo")).unwrap();
+        std::fs::write(dir.path().join(".cargo/config.toml"), "[build]\ntarget-dir = \"elsewhere\"\n").unwrap();
+        let configured = target_dir(&cargo_metadata(&cargo, &manifest).unwrap()).unwrap();
+        assert_eq!(configured, dir.path().join("elsewhere"), "build.target-dir holds");
     }
 
     #[test]

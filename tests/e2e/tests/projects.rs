@@ -408,11 +408,28 @@ fn wasm_pack_settings_change_the_build_as_documented(ctx: &Ctx) -> Result<(), St
     let manifest = dwarf_dir.join("Cargo.toml");
     let original = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
     let kept = original.replace("strip = true", "strip = false\ndebug = true");
-    std::fs::write(&manifest, kept).map_err(|e| e.to_string())?;
+    std::fs::write(&manifest, &kept).map_err(|e| e.to_string())?;
     let build = edge(ctx, &dwarf_dir, &["build", "--quiet"])?;
     ensure!(build.status.success(), "build with DWARF: {}", text(&build));
     let sections = custom_sections(&module(&dwarf_dir)?);
     ensure!(sections.iter().any(|s| s == ".debug_info"), "dwarf-debug-info: no .debug_info in {sections:?}");
+
+    // The name section (kept by --profiling, built on the same cargo output):
+    // demangled by default, as rustc wrote it with demangle-name-section = false.
+    let names = |manifest_extra: &str| -> Result<String, String> {
+        std::fs::write(&manifest, format!("{kept}\n{manifest_extra}")).map_err(|e| e.to_string())?;
+        let build = edge(ctx, &dwarf_dir, &["build", "--profiling", "--quiet"])?;
+        ensure!(build.status.success(), "profiling build: {}", text(&build));
+        Ok(String::from_utf8_lossy(&module(&dwarf_dir)?).into_owned())
+    };
+    let demangled = names("")?;
+    ensure!(demangled.contains("worker::"), "no demangled `worker::` path in the name section");
+    let mangled =
+        names("[package.metadata.wasm-pack.profile.profiling.wasm-bindgen]\ndemangle-name-section = false\n")?;
+    ensure!(
+        !mangled.contains("worker::") && (mangled.contains("_ZN") || mangled.contains("_RN")),
+        "names were demangled"
+    );
     Ok(())
 }
 
