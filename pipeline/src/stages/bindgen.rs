@@ -129,12 +129,32 @@ pub fn entry(module: &walrus::Module, glue: &str, traps: TrapResponse) -> anyhow
         TrapResponse::Runtime => "runtime",
         TrapResponse::Json => "json",
     };
-    let js = include_str!("entry.mjs")
+    let mut template = include_str!("entry.mjs").to_owned();
+    if classes.is_empty() {
+        // No Durable Object: neither the wrapper nor its base class.
+        template.truncate(template.find("/*DURABLE OBJECTS*/").expect("the entry marks its Durable Object part"));
+        template = template.replacen("import { DurableObject, WorkerEntrypoint }", "import { WorkerEntrypoint }", 1);
+    }
+    let js = uncommented(&template)
         .replace("/*HANDLERS*/\n", &methods)
         .replace("/*CLASSES*/\n", &exports)
+        .replace("/*DURABLE OBJECTS*/\n", "")
         .replace("\"/*TRAP_RESPONSE*/\"", &format!("\"{trap_response}\""));
     let calls = ENTRY_EXPORTS.iter().chain(&handlers).map(|s| s.to_string()).collect();
     Ok(Entry { js, calls, classes })
+}
+
+/// `js` without its comment lines (they are in `entry.mjs`, where the
+/// entry is written), under one line that says where it comes from.
+fn uncommented(js: &str) -> String {
+    let mut out = String::from(
+        "// The worker's entry, written by `cargo edge build`; its source, commented, is the pipeline's stages/entry.mjs.\n",
+    );
+    for line in js.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -204,6 +224,16 @@ mod tests {
         assert_eq!(entry.calls, ["__worker_init_state", "scheduled", "queue"]);
         let fetch_only = entry_for(&["fetch", "__worker_init_state"], "");
         assert!(fetch_only.js.contains("return serveFetch(this, request);") && fetch_only.classes.is_empty());
+        assert!(!fetch_only.js.contains("DurableObject"), "no Durable Object code without a class");
+        assert!(
+            entry.js.contains("import { DurableObject, WorkerEntrypoint }")
+                && entry.js.contains("function durableObject")
+        );
+        for js in [&entry.js, &fetch_only.js] {
+            let comments = js.lines().filter(|l| l.trim_start().starts_with("//")).count();
+            assert_eq!(comments, 1, "only the header line is a comment");
+            assert!(!js.contains("/*"), "every placeholder is filled");
+        }
     }
 
     fn entry_for(exports: &[&str], glue: &str) -> Entry {

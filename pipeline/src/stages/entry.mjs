@@ -172,6 +172,7 @@ export default class Worker extends WorkerEntrypoint {
 /*HANDLERS*/
 }
 
+/*DURABLE OBJECTS*/
 // The handlers the runtime calls on a Durable Object, as workers-rs names
 // them (`#[durable_object]`).
 const OBJECT_HANDLERS = ["fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "connect"];
