@@ -205,7 +205,9 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
 
 /// The scales-down to decode at, best first, each keeping at least
 /// `needed_w` × `needed_h` pixels of the stored (un-oriented) image: for
-/// JPEG the largest DCT scale (8, 4, 2 or 1); for a PNG, or the first frame
+/// JPEG the largest DCT scale (8, 4, 2 or 1), then coarser ones that keep
+/// at least 3/4 of them, for a plan the first does not fit (a progressive
+/// JPEG keeps its coefficients until the last scan); for a PNG, or the first frame
 /// of a GIF (`still`: not kept animated), whose rows come in order, the box
 /// factor of shrink-on-load that leaves at least twice what is needed
 /// ([`shrink::factor`]), then the one that leaves just what is needed, for
@@ -213,6 +215,15 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
 pub fn denominators(header: &Header, needed_w: f64, needed_h: f64, still: bool) -> Vec<u32> {
     let preferred = denominator(header, needed_w, needed_h, still);
     let mut all = vec![preferred];
+    if header.format == ImageFormat::Jpeg {
+        // A coarser DCT scale leaving at least 3/4 of what is needed (the
+        // resampler enlarges the rest), for a plan the exact one does not fit.
+        let leaves = |d: u32| {
+            f64::from(header.width.div_ceil(d)) >= 0.75 * needed_w
+                && f64::from(header.height.div_ceil(d)) >= 0.75 * needed_h
+        };
+        all.extend([2, 4, 8].into_iter().filter(|&d| d > preferred && leaves(d)));
+    }
     if shrinks_on_load(header, still) {
         let tight = shrink::factor((header.width, header.height), (needed_w / 2.0, needed_h / 2.0));
         if tight > preferred {

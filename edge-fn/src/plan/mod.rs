@@ -491,11 +491,11 @@ pub(crate) mod tests {
         }
         // A progressive JPEG keeps coefficients until its last scan: those
         // the scaled IDCT reads (`codecs::progressive`), every one at full
-        // scale. 4:2:0 (the usual) fits but where 1024 px is just out of
-        // reach of the next scale (1/4 from 45 MP, 1/2 from 118 MP); 4:4:4
-        // holds twice the blocks.
-        assert_eq!(of("jpeg progressive 4:2:0"), [45, 46, 47, 48, 49, 50, 118, 119, 120]);
-        assert_eq!(of("jpeg progressive").first(), Some(&3));
+        // scale. Where the scale 1024 px needs does not fit, a coarser one
+        // leaving 3/4 of it does; 4:2:0 (the usual) fits up to 117 MP, 4:4:4
+        // (twice the blocks) up to 74 MP.
+        assert_eq!(of("jpeg progressive 4:2:0"), [118, 119, 120]);
+        assert_eq!(of("jpeg progressive").first(), Some(&75));
         assert_eq!(of("png interlaced").first(), Some(&10));
         assert_eq!(of("webp lossy with alpha").first(), Some(&9), "the full-size alpha plane");
         assert_eq!(of("webp lossless").first(), Some(&10), "every pixel as ARGB");
