@@ -134,7 +134,7 @@ pub struct LoadArgs {
     pub max_memory_mib: Option<u64>,
     /// Mix hostile requests in with the normal ones, each built to get
     /// around one bound: a 1000-scan progressive JPEG, an ICC profile that
-    /// inflates to 47 MiB, an interlaced 16-bit 4000² PNG, a header declaring 50000²,
+    /// inflates to 47 MiB, a 16-bit 4000² PNG asked for at full size, a header declaring 50000²,
     /// an output side left free, 19 MiB bodies and a body that stalls. Fails
     /// if any normal request does not get its status.
     #[arg(long)]

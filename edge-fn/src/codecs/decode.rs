@@ -19,7 +19,7 @@ use crate::limits::{
     MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
 };
 use crate::pixels::Rgba;
-use crate::pixels::shrink::{self, Shrinker};
+use crate::pixels::shrink::{self, Accumulator, Shrinker};
 
 /// What the header says, before any pixel is decoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,8 +36,9 @@ pub struct Header {
     /// full-size image until the last scan (all of them at full scale; see
     /// `progressive` for the others).
     pub progressive: bool,
-    /// Interlaced (Adam7) PNG, or a GIF whose first frame is interlaced:
-    /// its rows come out of order, so it is decoded whole, never shrunk on load.
+    /// Interlaced (Adam7) PNG, whose passes are summed into the reduced
+    /// image as they come, or a GIF whose first frame is interlaced, decoded
+    /// whole.
     pub interlaced: bool,
     /// WebP: lossless (VP8L), which libwebp decodes whole before scaling.
     pub lossless: bool,
@@ -207,7 +208,8 @@ fn png_header(input: &[u8]) -> Result<Header, Error> {
 /// `needed_w` × `needed_h` pixels of the stored (un-oriented) image: for
 /// JPEG the largest DCT scale (8, 4, 2 or 1), then coarser ones that keep
 /// at least 3/4 of them, for a plan the first does not fit (a progressive
-/// JPEG keeps its coefficients until the last scan); for a PNG, or the first frame
+/// JPEG keeps its coefficients until the last scan); for a PNG (interlaced
+/// too: its passes are summed into the reduced image), or the first frame
 /// of a GIF (`still`: not kept animated), whose rows come in order, the box
 /// factor of shrink-on-load that leaves at least twice what is needed
 /// ([`shrink::factor`]), then the one that leaves just what is needed, for
@@ -251,7 +253,7 @@ pub fn denominator(header: &Header, needed_w: f64, needed_h: f64, still: bool) -
 /// still WebP: libwebp rescales as it decodes).
 fn shrinks_on_load(header: &Header, still: bool) -> bool {
     match header.format {
-        ImageFormat::Png => !header.interlaced,
+        ImageFormat::Png => true,
         ImageFormat::Gif => still && !header.interlaced,
         ImageFormat::WebP => header.frames == 1,
         _ => false,
@@ -288,12 +290,19 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
         // Into our own RGBA-sized buffer; the decoder keeps a few rows of the
         // stored bit depth (current, previous, de-interlacing).
         ImageFormat::Png if denominator == 1 => rgba + 4 * u64::from(header.width) * 4 * u64::from(header.sample_bytes),
-        // Shrunk on load: the reduced image and its sums, the decoder's rows
-        // (current and previous at the stored depth, the output row at 8
-        // bits) and our RGBA row.
+        // Shrunk on load: the reduced image and its sums (for every reduced
+        // pixel when the rows come in passes), the decoder's rows (current
+        // and previous at the stored depth, the output row at 8 bits) and
+        // our RGBA row.
         ImageFormat::Png => {
             let row = u64::from(header.width);
-            shrink::held_bytes((header.width, header.height), denominator) + 2 * row * 4 * 2 + row * 4 + row * 4
+            let size = (header.width, header.height);
+            let reduced = if header.interlaced {
+                shrink::accumulated_bytes(size, denominator)
+            } else {
+                shrink::held_bytes(size, denominator)
+            };
+            reduced + 2 * row * 4 * 2 + row * 4 + row * 4
         }
         // A still WebP, by libwebp into our RGBA buffer at the decoded size.
         // Lossy: macroblock rows of cache (about 80 bytes a column) and,
@@ -428,7 +437,26 @@ fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, 
 fn decode_png(input: &[u8], k: u32) -> Result<Rgba, Error> {
     let mut reader = png_decoder(input).read_info().map_err(png_error)?;
     let (width, height) = (reader.info().width, reader.info().height);
-    if k > 1 && !reader.info().interlaced {
+    if k > 1 && reader.info().interlaced {
+        // Passes of pixels across the whole image: each summed into its block.
+        let channels = reader.output_color_type().0.samples();
+        let mut accumulator = Accumulator::new((width, height), k, matches!(channels, 2 | 4));
+        let mut rgba = Vec::with_capacity(width as usize * 4);
+        for (y, x0, dx, samples) in shrink::adam7_rows((width, height)) {
+            let Some(row) = reader.next_row().map_err(png_error)? else { break };
+            if row.data().len() != samples as usize * channels {
+                return Err(Error::UnsupportedImage(
+                    "the PNG's interlaced rows are not the size they should be".into(),
+                ));
+            }
+            rgba.clear();
+            rgba.extend_from_slice(row.data());
+            expand_to_rgba(&mut rgba, channels);
+            accumulator.add(y, x0, dx, &rgba);
+        }
+        return Ok(accumulator.finish());
+    }
+    if k > 1 {
         let channels = reader.output_color_type().0.samples();
         let mut shrinker = Shrinker::new((width, height), k, matches!(channels, 2 | 4));
         let mut rgba = Vec::with_capacity(width as usize * 4);

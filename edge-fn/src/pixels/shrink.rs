@@ -1,6 +1,8 @@
 //! Shrink-on-load for decoders that yield rows: every `k`×`k` block of the
 //! source is averaged into one pixel as its rows arrive, so what is held is
-//! one row of sums and the reduced image, never the source. JPEG gets the
+//! one row of sums and the reduced image, never the source ([`Shrinker`]);
+//! for pixels that come in passes (an interlaced PNG), sums for the whole
+//! reduced image ([`Accumulator`]). JPEG gets the
 //! same from its scaled IDCT; this is the reduction for PNG and the others.
 //!
 //! As libvips (sharp) does, the integer box reduction leaves a factor of at
@@ -134,6 +136,98 @@ impl Shrinker {
     }
 }
 
+/// Bytes an [`Accumulator`] holds for a `src` image at factor `k`: sums
+/// for the whole reduced image (16 bytes a pixel), then the image itself.
+pub fn accumulated_bytes(src: (u32, u32), k: u32) -> u64 {
+    let (w, h) = reduced_size(src, k);
+    u64::from(w) * u64::from(h) * 20
+}
+
+/// The box reduction for pixels that come in any order (an interlaced
+/// PNG's passes): sums for every reduced pixel, averaged at the end. Gives
+/// what [`Shrinker`] gives for the same pixels.
+#[derive(Debug)]
+pub struct Accumulator {
+    k: u32,
+    width: u32,
+    height: u32,
+    alpha: bool,
+    sums: Vec<u32>,
+}
+
+impl Accumulator {
+    /// A reducer of a `(width, height)` image by `k`.
+    pub fn new((width, height): (u32, u32), k: u32, alpha: bool) -> Accumulator {
+        let k = k.max(1);
+        let (out_w, out_h) = reduced_size((width, height), k);
+        Accumulator { k, width, height, alpha, sums: vec![0; out_w as usize * out_h as usize * 4] }
+    }
+
+    /// Adds RGBA pixels of row `y` at columns `x0`, `x0 + dx`, … .
+    pub fn add(&mut self, y: u32, x0: u32, dx: u32, pixels: &[u8]) {
+        if y >= self.height {
+            return;
+        }
+        let out_w = self.width.div_ceil(self.k) as usize;
+        let row = (y / self.k) as usize * out_w;
+        for (i, p) in pixels.chunks_exact(4).enumerate() {
+            let x = x0 + i as u32 * dx;
+            if x >= self.width {
+                break;
+            }
+            let sums = &mut self.sums[(row + (x / self.k) as usize) * 4..][..4];
+            if self.alpha {
+                let a = u32::from(p[3]);
+                for c in 0..3 {
+                    sums[c] += u32::from(p[c]) * a;
+                }
+                sums[3] += a;
+            } else {
+                for c in 0..3 {
+                    sums[c] += u32::from(p[c]);
+                }
+            }
+        }
+    }
+
+    /// The reduced image, averaged as [`Shrinker`] averages.
+    pub fn finish(self) -> Rgba {
+        let (out_w, out_h) = reduced_size((self.width, self.height), self.k);
+        let mut pixels = Vec::with_capacity(self.sums.len());
+        for (i, sums) in self.sums.chunks_exact(4).enumerate() {
+            let (bx, by) = (i as u32 % out_w, i as u32 / out_w);
+            let cols = (self.width - bx * self.k).min(self.k);
+            let rows = (self.height - by * self.k).min(self.k);
+            let n = cols * rows;
+            if self.alpha {
+                let a = sums[3];
+                let colour = |c: u32| (c + a / 2).checked_div(a).unwrap_or(0) as u8;
+                pixels.extend_from_slice(&[colour(sums[0]), colour(sums[1]), colour(sums[2]), ((a + n / 2) / n) as u8]);
+            } else {
+                let mean = |c: u32| ((c + n / 2) / n) as u8;
+                pixels.extend_from_slice(&[mean(sums[0]), mean(sums[1]), mean(sums[2]), 255]);
+            }
+        }
+        Rgba { width: out_w, height: out_h, pixels, alpha: self.alpha }
+    }
+}
+
+/// The seven passes of Adam7 interlacing: first column, first row, and the
+/// steps between columns and between rows.
+pub const ADAM7: [(u32, u32, u32, u32); 7] =
+    [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+
+/// The rows of an Adam7-interlaced `(width, height)` image in the order a
+/// decoder yields them: (row, first column, column step, samples). Passes
+/// with no pixels are skipped, as PNG's are.
+pub fn adam7_rows((width, height): (u32, u32)) -> impl Iterator<Item = (u32, u32, u32, u32)> {
+    ADAM7.into_iter().flat_map(move |(x0, y0, dx, dy)| {
+        let samples = width.saturating_sub(x0).div_ceil(dx);
+        let lines = if samples == 0 { 0 } else { height.saturating_sub(y0).div_ceil(dy) };
+        (0..lines).map(move |line| (y0 + line * dy, x0, dx, samples))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +305,35 @@ mod tests {
         assert_eq!(factor((1000, 1000), (800.0, 800.0)), 1);
         assert_eq!(factor((100_000, 100_000), (10.0, 10.0)), 64);
         assert!(held_bytes((8000, 6000), 3) < 22 << 20);
+    }
+
+    #[test]
+    fn pixels_in_any_order_give_the_same_means_as_rows() {
+        for (w, h, k, alpha) in [(67, 53, 4, false), (67, 53, 3, true), (9, 13, 8, true)] {
+            let pixels = image(w, h, alpha);
+            let rows = shrink(&pixels, (w, h), k, alpha);
+            let mut accumulator = Accumulator::new((w, h), k, alpha);
+            for (y, x0, dx, samples) in adam7_rows((w, h)) {
+                let pass: Vec<u8> =
+                    (0..samples).flat_map(|i| pixels[((y * w + x0 + i * dx) * 4) as usize..][..4].to_vec()).collect();
+                accumulator.add(y, x0, dx, &pass);
+            }
+            let any = accumulator.finish();
+            assert_eq!((any.width, any.height, &any.pixels), (rows.width, rows.height, &rows.pixels), "{w}x{h} by {k}");
+        }
+    }
+
+    #[test]
+    fn adam7_rows_cover_every_pixel_once() {
+        for (w, h) in [(1, 1), (3, 2), (9, 17), (64, 48)] {
+            let mut seen = vec![0u8; (w * h) as usize];
+            for (y, x0, dx, samples) in adam7_rows((w, h)) {
+                for i in 0..samples {
+                    seen[(y * w + x0 + i * dx) as usize] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{w}x{h}");
+        }
     }
 
     #[test]

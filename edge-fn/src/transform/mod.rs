@@ -756,4 +756,23 @@ mod tests {
             assert!(psnr > 35.0, "{name}: {psnr:.1} dB against the whole image resampled");
         }
     }
+
+    #[test]
+    fn an_interlaced_png_shrinks_on_load_to_the_same_pixels() {
+        use png::{BitDepth, ColorType};
+        for color in [ColorType::Rgba, ColorType::Rgb, ColorType::Grayscale] {
+            let plain = fixtures::png_variant(1203, 901, color, BitDepth::Eight, false);
+            let interlaced = fixtures::png_variant(1203, 901, color, BitDepth::Eight, true);
+            let options = query("w=150&f=png");
+            let outputs: Vec<Vec<u8>> = [plain, interlaced]
+                .iter()
+                .map(|png| {
+                    let (header, plan) = prepare(png, &options, Accepted::default()).unwrap();
+                    assert_eq!(plan.denominator, 4, "{color:?}");
+                    transform_planned(png, &header, &plan, &options, &caller(false)).unwrap().bytes
+                })
+                .collect();
+            assert!(outputs[0] == outputs[1], "{color:?}: the passes summed give the rows' averages");
+        }
+    }
 }

@@ -71,6 +71,7 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("png rgb 12 MP, a coarser box to fit", png(4000, 3000, ColorType::Rgb, BitDepth::Eight, false), "w=1500"),
         ("gif 24 MP still, shrunk on load", fixtures::still_gif(6000, 4000), "w=1024"),
         ("jpeg progressive 48 MP, a coarser scale to fit", fixtures::photo_jpeg(8000, 6000, true), "w=1024"),
+        ("png interlaced 24 MP, passes summed", png(6000, 4000, ColorType::Rgba, BitDepth::Eight, true), "w=1024"),
         (
             "webp lossy 24 MP, scaled while decoded",
             fixtures::lossy_webp(&fixtures::gradient(6000, 4000), 80.0),
@@ -129,9 +130,9 @@ pub fn hostile_inputs_are_refused_or_bounded(ctx: &Ctx) -> Result<(), String> {
     expect_image(&res, ImageFormat::Png, 4, 4)?;
     let memory = worker::wasm_memory(res.header("server-timing").unwrap_or("")).unwrap_or(u64::MAX);
     ensure!(memory < 8 << 20, "the iCCP bomb grew Wasm memory to {memory} bytes");
-    // 16-bit grey 4000×4000 (31 KB): shrunk on load as its rows are inflated;
-    // interlaced, it is decoded whole and planned by bit depth and the RGBA
-    // buffer: refused.
+    // 16-bit grey 4000×4000 (31 KB): shrunk on load as its rows (or, when
+    // interlaced, its passes) are inflated; asked for at full size, it is
+    // decoded whole and planned by bit depth and the RGBA buffer: refused.
     fresh_instance(&ctx.worker)?;
     let grey16 =
         |interlaced| fixtures::png_variant(4000, 4000, png::ColorType::Grayscale, png::BitDepth::Sixteen, interlaced);
@@ -139,7 +140,9 @@ pub fn hostile_inputs_are_refused_or_bounded(ctx: &Ctx) -> Result<(), String> {
     expect_image(&res, ImageFormat::Png, 100, 100)?;
     let memory = worker::wasm_memory(res.header("server-timing").unwrap_or("")).unwrap_or(u64::MAX);
     ensure!(memory < 16 << 20, "the 16-bit grey PNG grew Wasm memory to {memory} bytes");
-    expect_error(&post(ctx, "/?w=100", grey16(true))?, 413, "too_large")?;
+    let interlaced = post(ctx, "/?w=100", grey16(true))?;
+    expect_image(&interlaced, ImageFormat::Png, 100, 100)?;
+    expect_error(&post(ctx, "/?w=4000", grey16(true))?, 413, "too_large")?;
     // A side left free is capped, never truncated.
     let wide = fixtures::encode(&image::DynamicImage::ImageRgb8(image::RgbImage::new(10_000, 1)), ImageFormat::Png);
     expect_image(&post(ctx, "/?h=7&fit=contain&format=jpeg", wide.clone())?, ImageFormat::Jpeg, 12_000, 1)?;
