@@ -36,9 +36,9 @@ pub struct Header {
     /// full-size image until the last scan (all of them at full scale; see
     /// `progressive` for the others).
     pub progressive: bool,
-    /// Interlaced (Adam7) PNG, whose passes are summed into the reduced
-    /// image as they come, or a GIF whose first frame is interlaced, decoded
-    /// whole.
+    /// Interlaced: an Adam7 PNG, or a GIF whose first frame is; their rows
+    /// come out of order, so they are summed into the reduced image as they
+    /// come (more memory than rows in order).
     pub interlaced: bool,
     /// WebP: lossless (VP8L), which libwebp decodes whole before scaling.
     pub lossless: bool,
@@ -254,7 +254,7 @@ pub fn denominator(header: &Header, needed_w: f64, needed_h: f64, still: bool) -
 fn shrinks_on_load(header: &Header, still: bool) -> bool {
     match header.format {
         ImageFormat::Png => true,
-        ImageFormat::Gif => still && !header.interlaced,
+        ImageFormat::Gif => still,
         ImageFormat::WebP => header.frames == 1,
         _ => false,
     }
@@ -327,7 +327,13 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
         // frame row in RGBA (the gif crate's own buffer is a row of indices;
         // a frame is at most 65535 wide).
         ImageFormat::Gif if denominator > 1 => {
-            shrink::held_bytes((header.width, header.height), denominator) + 4 * u64::from(header.width) + 5 * 65_536
+            let size = (header.width, header.height);
+            let reduced = if header.interlaced {
+                shrink::accumulated_bytes(size, denominator)
+            } else {
+                shrink::held_bytes(size, denominator)
+            };
+            reduced + 4 * u64::from(header.width) + 5 * 65_536
         }
         // The gif crate's RGBA frame, the canvas, then the RGBA result.
         _ => px * 4 + rgba,
@@ -481,9 +487,10 @@ fn decode_png(input: &[u8], k: u32) -> Result<Rgba, Error> {
     Ok(Rgba { width, height, pixels, alpha: matches!(channels, 2 | 4) })
 }
 
-/// Decodes a GIF's first frame shrunk on load by `k`: its rows, in order
-/// (not interlaced), are averaged as the LZW decoder yields them; pixels the
-/// frame does not cover are transparent, as `image` composites them.
+/// Decodes a GIF's first frame shrunk on load by `k`: its rows are averaged
+/// as the LZW decoder yields them (summed into the reduced image when they
+/// are interlaced); pixels the frame does not cover are transparent, as
+/// `image` composites them.
 fn decode_gif_shrunk(input: &[u8], header: &Header, k: u32) -> Result<Rgba, Error> {
     let failed = |e: gif::DecodingError| Error::UnsupportedImage(format!("the GIF cannot be decoded: {e}"));
     let mut options = gif::DecodeOptions::new();
@@ -496,14 +503,25 @@ fn decode_gif_shrunk(input: &[u8], header: &Header, k: u32) -> Result<Rgba, Erro
     let (left, top) = (u32::from(frame.left), u32::from(frame.top));
     let (fw, fh) = (u32::from(frame.width), u32::from(frame.height));
     let (width, height) = (header.width, header.height);
-    if frame.interlaced {
-        return Err(Error::UnsupportedImage("the GIF's first frame is not the one its header announced".into()));
-    }
-    let mut shrinker = Shrinker::new((width, height), k, true);
-    let mut row = vec![0u8; width as usize * 4];
     let mut frame_row = vec![0u8; fw as usize * 4];
     // The part of the frame on the canvas (a frame may reach past it).
     let visible = left.min(width) as usize * 4..(left + fw).min(width) as usize * 4;
+    if frame.interlaced {
+        // Rows in interlaced order: summed into the reduced image; pixels the
+        // frame does not cover stay transparent (they add nothing).
+        let mut accumulator = Accumulator::new((width, height), k, true);
+        let mut row = vec![0u8; width as usize * 4];
+        for y in gif_interlaced_rows(fh) {
+            if !decoder.fill_buffer(&mut frame_row).map_err(failed)? {
+                return Err(Error::UnsupportedImage("the GIF ends within its first frame".into()));
+            }
+            row[visible.clone()].copy_from_slice(&frame_row[..visible.len()]);
+            accumulator.add(top + y, 0, 1, &row);
+        }
+        return Ok(accumulator.finish());
+    }
+    let mut shrinker = Shrinker::new((width, height), k, true);
+    let mut row = vec![0u8; width as usize * 4];
     for y in 0..height {
         row.fill(0);
         if (top..top + fh).contains(&y) {
@@ -515,6 +533,13 @@ fn decode_gif_shrunk(input: &[u8], header: &Header, k: u32) -> Result<Rgba, Erro
         shrinker.push(&row);
     }
     Ok(shrinker.finish())
+}
+
+/// The rows of an interlaced GIF frame of `height` rows, in the order they
+/// are stored: every 8th from 0, every 8th from 4, every 4th from 2, every
+/// 2nd from 1.
+fn gif_interlaced_rows(height: u32) -> impl Iterator<Item = u32> {
+    (0..height).step_by(8).chain((4..height).step_by(8)).chain((2..height).step_by(4)).chain((1..height).step_by(2))
 }
 
 /// A PNG decoder that skips `iCCP` and text chunks unread (never inflated)

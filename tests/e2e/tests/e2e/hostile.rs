@@ -70,6 +70,7 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("png palette 48 MP, shrunk on load", png(8000, 6000, ColorType::Indexed, BitDepth::Eight, false), "w=1024"),
         ("png rgb 12 MP, a coarser box to fit", png(4000, 3000, ColorType::Rgb, BitDepth::Eight, false), "w=1500"),
         ("gif 24 MP still, shrunk on load", fixtures::still_gif(6000, 4000), "w=1024"),
+        ("gif 12 MP still, interlaced, rows summed", fixtures::still_gif_interlaced(4000, 3000), "w=1024"),
         ("jpeg progressive 48 MP, a coarser scale to fit", fixtures::photo_jpeg(8000, 6000, true), "w=1024"),
         ("png interlaced 24 MP, passes summed", png(6000, 4000, ColorType::Rgba, BitDepth::Eight, true), "w=1024"),
         (
