@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
-use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     AbortController, AbortSignal, Cache, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
     RequestRedirect, Response, ResponseBody, Url, event,
@@ -22,6 +21,7 @@ use crate::memory::admission::{Admission, Reservation, Waiting};
 use crate::memory::heap;
 use crate::plan::options::Accepted;
 use crate::plan::options::FormatChoice;
+use crate::service::body::Body;
 use crate::service::config::{Config, MAX_REDIRECTS, default_port};
 use crate::service::etag;
 use crate::service::request;
@@ -427,10 +427,9 @@ struct BodyTimeout<'a> {
 
 /// Reads a body into one buffer of its declared length (or of
 /// [`MAX_SOURCE_BYTES`] when none is declared), reserved from the isolate's
-/// budget before it is allocated. Each chunk is copied from its JavaScript
-/// array straight into the buffer, which never grows.
+/// budget before it is allocated; the buffer never grows (see [`body`]).
 async fn read_limited(
-    body: Option<web_sys::ReadableStream>,
+    stream: Option<web_sys::ReadableStream>,
     declared: Option<u64>,
     what: &str,
     admission: &Admission,
@@ -440,44 +439,21 @@ async fn read_limited(
     let capacity = declared.unwrap_or(MAX_SOURCE_BYTES as u64);
     let waiting = admission.reserve(capacity, &format!("the {what}"), Date::now())?;
     let (reservation, mut bytes) = admitted(waiting, config, || heap::reserve_buffer(capacity as usize)).await?;
-    let Some(body) = body else { return Ok((bytes, reservation)) };
-    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let Some(stream) = stream else { return Ok((bytes, reservation)) };
+    let body = Body::new(&stream, capacity as usize);
+    let too_long = || match declared {
+        Some(n) => Error::Origin(format!("the {what} is longer than its Content-Length ({n} bytes)")),
+        None => too_large(what),
+    };
     let delay = Delay::from(Duration::from_millis(timeout.ms.max(0.0) as u64));
-    let read = match select(Box::pin(read_into(&reader, &mut bytes, declared, what)), delay).await {
+    let read = match select(Box::pin(body.read_into(&mut bytes, what, too_long)), delay).await {
         Either::Left((result, _)) => result,
         Either::Right(_) => {
-            let _ = reader.cancel();
+            body.cancel();
             Err((timeout.error)())
         }
     };
     read.map(|()| (bytes, reservation))
-}
-
-/// Copies every chunk of `reader` into `bytes`, refusing to grow it.
-async fn read_into(
-    reader: &web_sys::ReadableStreamDefaultReader,
-    bytes: &mut Vec<u8>,
-    declared: Option<u64>,
-    what: &str,
-) -> Result<(), Error> {
-    let failed = |e: JsValue| Error::Origin(format!("reading the {what} failed: {}", js_sys::Error::from(e).message()));
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(failed)?;
-        if js_sys::Reflect::get(&chunk, &"done".into()).map_err(failed)?.is_truthy() {
-            return Ok(());
-        }
-        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(failed)?.unchecked_into();
-        let (start, len) = (bytes.len(), value.length() as usize);
-        if start + len > bytes.capacity() {
-            let _ = reader.cancel();
-            return Err(match declared {
-                Some(n) => Error::Origin(format!("the {what} is longer than its Content-Length ({n} bytes)")),
-                None => too_large(what),
-            });
-        }
-        bytes.resize(start + len, 0);
-        value.copy_to(&mut bytes[start..]);
-    }
 }
 
 fn too_large(what: &str) -> Error {

@@ -20,6 +20,9 @@ pub struct Route {
     /// Close the connection after this many body bytes, though the
     /// `content-length` promises the whole body.
     pub cut_after: Option<usize>,
+    /// Send the body in 64 KiB chunks (`transfer-encoding: chunked`) with no
+    /// `content-length`, so its length is known only at its end.
+    pub chunked: bool,
 }
 
 impl Route {
@@ -31,6 +34,7 @@ impl Route {
             body,
             delay: Duration::ZERO,
             cut_after: None,
+            chunked: false,
         }
     }
 
@@ -42,6 +46,7 @@ impl Route {
             body: Vec::new(),
             delay: Duration::ZERO,
             cut_after: None,
+            chunked: false,
         }
     }
 
@@ -54,6 +59,12 @@ impl Route {
     /// This route, with the connection closed after `bytes` of the body.
     pub fn cut_after(mut self, bytes: usize) -> Route {
         self.cut_after = Some(bytes);
+        self
+    }
+
+    /// This route, its body chunked with no declared length.
+    pub fn chunked(mut self) -> Route {
+        self.chunked = true;
         self
     }
 
@@ -130,8 +141,12 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Route>) {
     let not_found = Route { status: 404, ..Route::ok("text/plain", b"not found".to_vec()) };
     let route = routes.get(path).unwrap_or(&not_found);
     std::thread::sleep(route.delay);
-    let mut head =
-        format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n", route.status, route.body.len());
+    let length = if route.chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {}", route.body.len())
+    };
+    let mut head = format!("HTTP/1.1 {} X\r\n{length}\r\nconnection: close\r\n", route.status);
     for (name, value) in &route.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -139,5 +154,17 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Route>) {
     let mut stream = &stream;
     let _ = stream.write_all(head.as_bytes());
     let body = &route.body[..route.cut_after.unwrap_or(usize::MAX).min(route.body.len())];
-    let _ = stream.write_all(body);
+    if !route.chunked {
+        let _ = stream.write_all(body);
+        return;
+    }
+    for chunk in body.chunks(64 << 10) {
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+            || stream.write_all(chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            return;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
 }

@@ -96,6 +96,7 @@ fn main() -> ExitCode {
 fn setup() -> Result<Ctx, String> {
     let build = worker::build("build", &[])?;
     let photo = fixtures::encode(&fixtures::gradient(300, 200), ImageFormat::Png);
+    let noise_png = fixtures::encode(&fixtures::noise(800, 400), ImageFormat::Png);
     let origin = Origin::start(HashMap::from([
         ("/photo.png".to_owned(), Route::ok("image/png", photo.clone())),
         ("/moved.png".to_owned(), Route::redirect("/photo.png")),
@@ -107,6 +108,9 @@ fn setup() -> Result<Ctx, String> {
         ("/lagging.png".to_owned(), Route::ok("image/png", photo.clone()).after(Duration::from_millis(900))),
         ("/broken.png".to_owned(), Route { status: 500, ..Route::ok("text/plain", b"boom".to_vec()) }),
         ("/huge.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT])),
+        // No Content-Length: read to the end (1.3 MB: more than one read) or to the limit.
+        ("/chunked.png".to_owned(), Route::ok("image/png", noise_png.clone()).chunked()),
+        ("/huge-chunked.png".to_owned(), Route::ok("image/png", vec![0; OVER_LIMIT]).chunked()),
         ("/mislabelled".to_owned(), Route::ok("text/html", photo)),
         ("/page.jpg".to_owned(), Route::ok("image/jpeg", b"<!doctype html><p>not found</p>".to_vec())),
         ("/cut.jpg".to_owned(), Route::ok("image/jpeg", fixtures::photo_jpeg(640, 480, false)).cut_after(4096)),
@@ -834,6 +838,11 @@ fn origin_errors_and_oversized_sources_are_502_and_413(ctx: &Ctx) -> Result<(), 
     ensure!(broken.to_string().contains("HTTP 500"), "{broken}");
     let huge = expect_error(&fetch_via_worker(ctx, &format!("{base}/huge.png"))?, 413, "too_large")?;
     ensure!(huge.to_string().contains("20971520"), "the limit is named: {huge}");
+    // Without a Content-Length the body is read up to the limit, then refused.
+    let huge = expect_error(&fetch_via_worker(ctx, &format!("{base}/huge-chunked.png"))?, 413, "too_large")?;
+    ensure!(huge.to_string().contains("20971520"), "the limit is named: {huge}");
+    println!("    chunked past the limit: {}", huge["error"]["message"]);
+    expect_image(&fetch_via_worker(ctx, &format!("{base}/chunked.png"))?, ImageFormat::Png, 30, 15)?;
     // The worker refuses an oversized body from its Content-Length, without
     // reading it (local workerd forwards the request once the body is in).
     // Under CPU pressure wrangler's local proxy may lose the connection while
