@@ -222,6 +222,45 @@ struct Launch<'a> {
     ready_timeout: Duration,
 }
 
+impl Worker {
+    /// CPU time the runtime has used so far: user and system time of every
+    /// process in the worker's process group but its leader (wrangler's
+    /// Node, which only proxies), read from `/proc` (Linux; `None` elsewhere).
+    pub fn runtime_cpu(&self) -> Option<Duration> {
+        let leader = self.child.id();
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if ticks <= 0 {
+            return None;
+        }
+        let mut total = 0u64;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if pid == leader {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            if let Some((group, cpu)) = group_and_cpu_ticks(&stat)
+                && group == leader
+            {
+                total += cpu;
+            }
+        }
+        Some(Duration::from_secs_f64(total as f64 / ticks as f64))
+    }
+}
+
+/// The process group and the user + system clock ticks in a `/proc/PID/stat`
+/// line (fields 5, 14 and 15; the command name, field 2, may hold spaces).
+fn group_and_cpu_ticks(stat: &str) -> Option<(u32, u64)> {
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    // `fields[0]` is field 3 (the state).
+    let field = |n: usize| fields.get(n - 3).copied();
+    let group = field(5)?.parse().ok()?;
+    let cpu = field(14)?.parse::<u64>().ok()? + field(15)?.parse::<u64>().ok()?;
+    Some((group, cpu))
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         // wrangler runs workerd as a child: signal the whole group, by its id.
@@ -284,5 +323,17 @@ mod tests {
     fn memory_is_read_from_server_timing() {
         assert_eq!(super::wasm_memory("decode;dur=1.0, wasm-memory;desc=\"1310720\""), Some(1_310_720));
         assert_eq!(super::wasm_memory("decode;dur=1.0"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_past_a_command_name_with_spaces() {
+        let stat = "4242 (work erd) S 4200 4100 4100 0 -1 4194560 900 0 0 0 250 37 0 0 20 0 9 0 77 0 0";
+        assert_eq!(super::group_and_cpu_ticks(stat), Some((4100, 287)));
+        assert_eq!(super::group_and_cpu_ticks("4242 (x) S 1"), None);
+        // This very process: its own group, some ticks or none.
+        if cfg!(target_os = "linux") {
+            let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+            assert!(super::group_and_cpu_ticks(&own).is_some());
+        }
     }
 }

@@ -43,6 +43,15 @@ pub fn speed_inputs(photos: Option<&Path>) -> Result<Vec<(String, String, Vec<u8
     Ok(inputs)
 }
 
+/// The thumbnail case of the cost table: a small source (name, width) and
+/// the width asked for.
+pub const THUMBNAIL: (&str, u32) = ("0.5 MP JPEG", 200);
+
+/// The thumbnail case's source: an 800×600 photo-like JPEG.
+pub fn thumbnail_input() -> Vec<u8> {
+    fixtures::photo_jpeg(800, 600, false)
+}
+
 /// The outputs of the speed section: name, `f=` value.
 pub const SPEED_OUTPUTS: [(&str, &str); 2] = [("JPEG q80", "jpeg"), ("WebP", "webp")];
 
@@ -83,6 +92,9 @@ pub struct Series {
     pub worker: Vec<f64>,
     /// Each of [`PHASES`], where the worker reports them.
     pub phases: [Vec<f64>; 3],
+    /// The runtime's CPU time a request (workerd's user and system time over
+    /// the timed requests, divided by their number): what Workers bill.
+    pub cpu: Option<f64>,
     /// A failure instead of figures (e.g. the worker ran out of memory).
     pub failure: Option<String>,
 }
@@ -97,6 +109,7 @@ impl Series {
                 "wall_p99_ms": percentile(&self.wall, 99),
                 "worker_p50_ms": percentile(&self.worker, 50),
                 "worker_p99_ms": percentile(&self.worker, 99),
+                "cpu_ms_per_request": self.cpu,
                 "phases_p50_ms": PHASES.iter().zip(&self.phases)
                     .map(|(name, samples)| (name.to_string(), json!(percentile(samples, 50))))
                     .collect::<serde_json::Map<_, _>>(),
@@ -108,7 +121,11 @@ impl Series {
 /// POSTs `body` to `worker` `runs` times after two warm-ups.
 pub fn time_worker(worker: &Worker, body: &[u8], query: &str, runs: usize) -> Series {
     let mut series = Series::default();
+    let mut cpu_start = None;
     for i in 0..runs + 2 {
+        if i == 2 {
+            cpu_start = worker.runtime_cpu();
+        }
         let start = Instant::now();
         let res = minreq::post(worker.url(query)).with_body(body.to_vec()).with_timeout(REQUEST_TIMEOUT_SECS).send();
         let wall = start.elapsed().as_secs_f64() * 1000.0;
@@ -134,7 +151,26 @@ pub fn time_worker(worker: &Worker, body: &[u8], query: &str, runs: usize) -> Se
             }
         }
     }
+    if let (Some(start), Some(end)) = (cpu_start, worker.runtime_cpu())
+        && runs > 0
+    {
+        series.cpu = Some((end - start).as_secs_f64() * 1000.0 / runs as f64);
+    }
     series
+}
+
+/// Workers Paid's prices (2026): $0.30 a million requests and $0.02 a
+/// million CPU milliseconds, past the included ones.
+pub const WORKERS_PER_REQUEST_USD: f64 = 0.30 / 1e6;
+pub const WORKERS_PER_CPU_MS_USD: f64 = 0.02 / 1e6;
+/// Cloudflare Images' published price of 1,000 unique transformations.
+pub const IMAGES_PER_1000_USD: f64 = 0.50;
+/// The CPU time a request may use on Workers Free.
+pub const FREE_CPU_MS: f64 = 10.0;
+
+/// What 1,000 requests of `cpu_ms` each cost on Workers Paid, in dollars.
+pub fn workers_cost_per_1000(cpu_ms: f64) -> f64 {
+    1000.0 * (WORKERS_PER_REQUEST_USD + cpu_ms * WORKERS_PER_CPU_MS_USD)
 }
 
 /// The sum of the phases a worker reported (NaN when it reported none).
@@ -226,6 +262,13 @@ mod tests {
         let partial = PHASES.map(|name| phase_ms("decode;dur=3, encode;dur=1", name));
         assert_eq!(phases_total(&partial), 4.0);
         assert!(phases_total(&PHASES.map(|name| phase_ms("", name))).is_nan());
+    }
+
+    #[test]
+    fn a_thousand_requests_cost_their_requests_and_their_cpu() {
+        // 1,000 requests of 30 ms: $0.0003 for the requests, $0.0006 for 30,000 CPU-ms.
+        assert!((workers_cost_per_1000(30.0) - 0.0009).abs() < 1e-12);
+        assert!((workers_cost_per_1000(0.0) - 0.0003).abs() < 1e-12);
     }
 
     #[test]

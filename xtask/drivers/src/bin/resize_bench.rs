@@ -45,6 +45,15 @@ fn run() -> Result<(), String> {
             speed.push((format!("{input} -> 800 px {output}"), [series, Series::default(), sharp]));
         }
     }
+    // Thumbnails of small sources: the requests that may fit Workers Free.
+    let small = bench::thumbnail_input();
+    let mut thumbnails = Vec::new();
+    for (output, format) in SPEED_OUTPUTS {
+        println!("  timing {} -> {} px {output}: edge-fn", bench::THUMBNAIL.0, bench::THUMBNAIL.1);
+        let query = format!("/?w={}&f={format}&q=80", bench::THUMBNAIL.1);
+        let name = format!("{} -> {} px {output}", bench::THUMBNAIL.0, bench::THUMBNAIL.1);
+        thumbnails.push((name, bench::time_worker(&ours, &small, &query, runs)));
+    }
     let mut options = Vec::new();
     let (_, _, photo) = &inputs[0];
     for (name, extra) in OPTION_CASES {
@@ -101,6 +110,12 @@ fn run() -> Result<(), String> {
 
     print_tables(&speed, &memory_ours, &memory_photon);
     print_phases(&speed);
+    let costed: Vec<(&str, &Series)> = speed
+        .iter()
+        .map(|(name, [ours, _, _])| (name.as_str(), ours))
+        .chain(thumbnails.iter().map(|(name, series)| (name.as_str(), series)))
+        .collect();
+    print_costs(&costed);
     print_options(&options);
     print_progressive(&progressive);
     let largest = |steps: &[(u32, Value)]| steps.iter().filter(|(_, r)| r["ok"] == true).map(|(mp, _)| *mp).max();
@@ -126,6 +141,12 @@ fn run() -> Result<(), String> {
             })).collect::<Vec<_>>(),
             "progressive_over_baseline_p50": progressive_ratio(&progressive),
         },
+        "cost": costed.iter().map(|(name, series)| json!({
+            "case": name,
+            "edge_fn": series.json(),
+            "workers_paid_usd_per_1000": series.cpu.map(bench::workers_cost_per_1000),
+            "images_usd_per_1000": bench::IMAGES_PER_1000_USD,
+        })).collect::<Vec<_>>(),
         "options": options.iter().map(|(name, series)| json!({ "option": name, "edge_fn": series.json() })).collect::<Vec<_>>(),
         "runs": runs,
     });
@@ -147,6 +168,38 @@ fn print_phases(speed: &[(String, [Series; 3])]) {
         let [decode, resize, encode] = ours.phases.each_ref().map(|s| bench::percentile(s, 50));
         let transport = bench::percentile(&ours.wall, 50) - bench::percentile(&ours.worker, 50);
         println!("  {name:<40} {decode:>8.1} {resize:>8.1} {encode:>8.1} {transport:>10.1}");
+    }
+}
+
+/// What each case costs: the runtime's CPU time a request (what Workers
+/// bill, against Free's 10 ms; an upper estimate, as workerd's own HTTP work
+/// counts too), next to the wall and in-worker times, and 1,000 such requests
+/// on Workers Paid against Cloudflare Images' price.
+fn print_costs(cases: &[(&str, &Series)]) {
+    println!(
+        "\nCPU a request and cost (workerd's CPU time over the timed requests: what Workers bill, plus workerd's own HTTP work;\n  Workers Paid: $0.30/M requests + $0.02/M CPU-ms; Cloudflare Images: ${:.2} per 1,000 unique transformations)",
+        bench::IMAGES_PER_1000_USD
+    );
+    println!(
+        "  {:<40} {:>8} {:>8} {:>8} {:>12} {:>10} {:>10}",
+        "", "wall", "in", "CPU", "$ per 1,000", "/ Images", "Free 10ms"
+    );
+    for (name, series) in cases {
+        if let Some(failure) = &series.failure {
+            println!("  {name:<40} failed: {failure}");
+            continue;
+        }
+        let (wall, inside) = (bench::percentile(&series.wall, 50), bench::percentile(&series.worker, 50));
+        let Some(cpu) = series.cpu else {
+            println!("  {name:<40} {wall:>8.1} {inside:>8.1}  (no CPU reading on this system)");
+            continue;
+        };
+        let dollars = bench::workers_cost_per_1000(cpu);
+        let fits = if cpu <= bench::FREE_CPU_MS { "fits" } else { "over" };
+        println!(
+            "  {name:<40} {wall:>8.1} {inside:>8.1} {cpu:>8.1} {dollars:>12.5} {:>9.4}x {fits:>10}",
+            dollars / bench::IMAGES_PER_1000_USD
+        );
     }
 }
 
