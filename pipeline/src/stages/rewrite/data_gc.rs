@@ -188,6 +188,14 @@ pub fn run(module: &mut Module, relocs: &Relocations) -> usize {
     for &value in &live_code.constants {
         work.extend(index.containing(value));
     }
+    // Globals holding addresses: what position-independent C code (e.g.
+    // built with -fPIC) reads its data's addresses from, through the
+    // internal GOT globals the linker makes.
+    for global in module.globals.iter() {
+        if let walrus::GlobalKind::Local(ConstExpr::Value(Value::I32(value))) = global.kind {
+            work.extend(index.containing(value as u32));
+        }
+    }
     let segments = segments(module);
     while let Some(symbol) = work.pop() {
         if std::mem::replace(&mut live[symbol], true) {
@@ -375,6 +383,33 @@ mod tests {
 
     fn contains(haystack: &[u8], needle: &str) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// Position-independent C code (libjpeg built with -fPIC) reads its
+    /// data's addresses from the linker's GOT globals, not from constants in
+    /// its code: a table only such a global points at is kept.
+    #[test]
+    fn data_a_global_points_at_is_kept() {
+        let build = |with_global: bool| {
+            let mut module = walrus::Module::default();
+            let memory = module.memories.add_local(false, false, 1, None, None);
+            let offset = ConstExpr::Value(Value::I32(1024));
+            module.data.add(DataKind::Active { memory, offset }, b"table-behind-a-got-global".to_vec());
+            if with_global {
+                let address = ConstExpr::Value(Value::I32(1030));
+                module.globals.add_local(walrus::ValType::I32, false, false, address);
+            }
+            let relocs = Relocations { symbols: vec![Some(1024..1049)], ..Relocations::default() };
+            let zeroed = run(&mut module, &relocs);
+            (zeroed, module.emit_wasm())
+        };
+        let (zeroed, out) = build(true);
+        assert_eq!(zeroed, 0);
+        assert!(contains(&out, "table-behind-a-got-global"));
+        // Without the global nothing refers to it: zeroed.
+        let (zeroed, out) = build(false);
+        assert_eq!(zeroed, 25);
+        assert!(!contains(&out, "table-behind-a-got-global"));
     }
 
     #[test]
