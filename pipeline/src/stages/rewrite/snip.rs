@@ -13,7 +13,11 @@
 //! only what happened before the trap (the panic message) is lost.
 //!
 //! A call to a wasm-bindgen import that throws a JS exception (`…throw…`) is
-//! treated as a way out: that exception is catchable by JS, a trap is not.
+//! treated as a way out: that exception is catchable by JS, a trap is not. So
+//! is a call to a function that may throw a Wasm exception (one that holds a
+//! `throw`, or calls such a function or import): C's `longjmp` on Wasm
+//! exception handling is a call that never returns, but leaves by a throw
+//! that a `setjmp` up the stack catches, not by a trap.
 //!
 //! Then every call to a diverging function becomes the trap itself, and the
 //! side-effect-free code that only computed its arguments goes ([`TrapEarly`]),
@@ -28,7 +32,7 @@ use walrus::{FunctionId, FunctionKind, Module};
 /// Replaces every diverging function's body with `unreachable`; returns the
 /// functions changed.
 pub fn run(module: &mut Module) -> Vec<FunctionId> {
-    let throwing_imports: HashSet<FunctionId> = module
+    let mut throwing: HashSet<FunctionId> = module
         .imports
         .iter()
         .filter_map(|import| match import.kind {
@@ -36,6 +40,23 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
             _ => None,
         })
         .collect();
+    loop {
+        let found: Vec<FunctionId> = module
+            .funcs
+            .iter_local()
+            .filter(|(id, _)| !throwing.contains(id))
+            .filter(|(_, f)| {
+                let mut throws = Throws { throwing: &throwing, found: false };
+                walrus::ir::dfs_in_order(&mut throws, f, f.entry_block());
+                throws.found
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        throwing.extend(found);
+    }
 
     let mut diverging: HashSet<FunctionId> = HashSet::new();
     loop {
@@ -43,7 +64,7 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
             .funcs
             .iter_local()
             .filter(|(id, _)| !diverging.contains(id))
-            .filter(|(_, f)| diverges(f, &diverging, &throwing_imports))
+            .filter(|(_, f)| diverges(f, &diverging, &throwing))
             .map(|(id, _)| id)
             .collect();
         if found.is_empty() {
@@ -75,11 +96,7 @@ pub fn run(module: &mut Module) -> Vec<FunctionId> {
     snipped
 }
 
-fn diverges(
-    f: &walrus::LocalFunction,
-    diverging: &HashSet<FunctionId>,
-    throwing_imports: &HashSet<FunctionId>,
-) -> bool {
+fn diverges(f: &walrus::LocalFunction, diverging: &HashSet<FunctionId>, throwing: &HashSet<FunctionId>) -> bool {
     let reaches_trap = f.block(f.entry_block()).instrs.iter().any(|(instr, _)| match instr {
         Instr::Unreachable(_) => true,
         Instr::Call(call) => diverging.contains(&call.func),
@@ -88,7 +105,7 @@ fn diverges(
     if !reaches_trap {
         return false;
     }
-    let mut exits = EarlyExits { entry: f.entry_block(), throwing_imports, found: false };
+    let mut exits = EarlyExits { entry: f.entry_block(), throwing, found: false };
     walrus::ir::dfs_in_order(&mut exits, f, f.entry_block());
     !exits.found
 }
@@ -106,8 +123,25 @@ fn is_unreachable_only(module: &Module, id: FunctionId) -> bool {
 /// Finds any way to leave a function other than falling off its end.
 struct EarlyExits<'a> {
     entry: InstrSeqId,
-    throwing_imports: &'a HashSet<FunctionId>,
+    /// Functions and imports that may throw.
+    throwing: &'a HashSet<FunctionId>,
     found: bool,
+}
+
+/// Finds a `throw`, or a call to a function or import that may throw.
+struct Throws<'a> {
+    throwing: &'a HashSet<FunctionId>,
+    found: bool,
+}
+
+impl<'instr> Visitor<'instr> for Throws<'_> {
+    fn visit_instr(&mut self, instr: &'instr Instr, _: &'instr InstrLocId) {
+        self.found |= match instr {
+            Instr::Throw(_) | Instr::ThrowRef(_) | Instr::Rethrow(_) => true,
+            Instr::Call(call) => self.throwing.contains(&call.func),
+            _ => false,
+        };
+    }
 }
 
 impl<'instr> Visitor<'instr> for EarlyExits<'_> {
@@ -123,7 +157,7 @@ impl<'instr> Visitor<'instr> for EarlyExits<'_> {
             | Instr::Throw(_)
             | Instr::ThrowRef(_)
             | Instr::Rethrow(_) => true,
-            Instr::Call(call) => self.throwing_imports.contains(&call.func),
+            Instr::Call(call) => self.throwing.contains(&call.func),
             Instr::Br(br) => br.block == entry,
             Instr::BrIf(br) => br.block == entry,
             Instr::BrTable(table) => table.default == entry || table.blocks.contains(&entry),
@@ -313,6 +347,29 @@ mod tests {
         let f = b.finish(vec![], &mut m.funcs);
         m.exports.add("f", f);
         assert!(run(&mut m).is_empty(), "a JS exception must stay a JS exception");
+    }
+
+    /// C's `longjmp` on Wasm exception handling: `fail` calls a function that
+    /// throws, then `unreachable`; it leaves by the throw, so it is kept, and
+    /// so is a function that calls it.
+    #[test]
+    fn a_call_to_a_function_that_throws_is_a_way_out() {
+        let mut m = Module::with_config(ModuleConfig::new());
+        let ty = m.types.add(&[ValType::I32], &[]);
+        let tag = m.tags.add(ty);
+        let mut b = FunctionBuilder::new(&mut m.types, &[ValType::I32], &[]);
+        let value = m.locals.add(ValType::I32);
+        b.func_body().local_get(value).instr(walrus::ir::Throw { tag }).unreachable();
+        let longjmp = b.finish(vec![value], &mut m.funcs);
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.func_body().i32_const(1).call(longjmp).unreachable();
+        let fail = b.finish(vec![], &mut m.funcs);
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.func_body().call(fail).unreachable();
+        let caller = b.finish(vec![], &mut m.funcs);
+        m.exports.add("caller", caller);
+        m.exports.add("fail", fail);
+        assert!(run(&mut m).is_empty(), "nothing here traps for sure");
     }
 
     /// `checked_div` before and after, run in V8: same results where it
