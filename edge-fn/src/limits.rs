@@ -33,10 +33,6 @@ pub const MAX_RESULT_SIDE: u32 = 12_000;
 /// Most EXIF bytes an image may carry (JPEG's APP1 segment holds at most 64 KiB).
 pub const MAX_EXIF_BYTES: u64 = 65_536;
 
-/// Most ICC profile bytes a JPEG may carry (the decoder keeps them; real
-/// profiles are at most a few hundred KB).
-pub const MAX_ICC_BYTES: u64 = 4 << 20;
-
 /// Most scans a JPEG may have. Measured on the progressive output of
 /// libjpeg-turbo (Pillow 12), mozjpeg (`jpegtran` through
 /// mozjpeg-lossless-optimization, and sharp 0.34 with `mozjpeg`,

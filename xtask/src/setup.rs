@@ -1,10 +1,9 @@
 //! Installs what this repository's commands need and a fresh checkout
 //! lacks: the npm packages (wrangler, and the project's Node.js); checks
-//! for the C toolchain edge-fn's C code needs (clang and llvm-ar), naming
-//! the packages to install when it is missing. (The wasm32 target is the
-//! pipeline's own setup.)
+//! for the C toolchain edge-fn's C code needs (clang and llvm-ar 19 or
+//! newer), naming the packages to install when it is missing. (The wasm32
+//! target is the pipeline's own setup.)
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -20,24 +19,47 @@ pub const PROJECT_NODE: &str = edge_pipeline::node::PROJECT_NODE;
 
 /// Checks for what building edge-fn needs besides the pipeline's own setup.
 pub fn check_c_toolchain() -> Result<()> {
-    check_c_toolchain_with("clang".as_ref(), "llvm-ar".as_ref())
+    let libc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../edge-fn/libc");
+    check_c_toolchain_with(&libc.join("cc"), &libc.join("ar"))
 }
 
-/// The worker compiles libwebp (C) for wasm32 with clang and archives it with
-/// llvm-ar (`.cargo/config.toml`); GCC cannot target Wasm.
-fn check_c_toolchain_with(clang: &OsStr, llvm_ar: &OsStr) -> Result<()> {
-    const INSTALL: &str = "install clang and llvm (Debian/Ubuntu: `apt-get install clang llvm`; \
-                           Fedora: `dnf install clang llvm`; macOS: `brew install llvm` and put it on PATH)";
-    for (tool, args) in [(clang, ["--version"]), (llvm_ar, ["--version"])] {
-        let ran = Command::new(tool).args(args).output();
-        if !ran.is_ok_and(|out| out.status.success()) {
-            bail!(
-                "`{}` cannot be run: the worker's C code (libwebp) is compiled for wasm32 with clang and llvm-ar; {INSTALL}",
-                tool.to_string_lossy()
-            );
+/// Oldest clang whose lowering of setjmp/longjmp to Wasm exception handling
+/// has the runtime ABI `edge-fn/libc/setjmp.c` implements.
+const MIN_CLANG_MAJOR: u32 = 19;
+
+/// The worker compiles libwebp and libjpeg (C) for wasm32 with the newest
+/// clang on PATH and archives them with its llvm-ar, through the scripts
+/// `.cargo/config.toml` names (`cc`, `ar`); GCC cannot target Wasm.
+fn check_c_toolchain_with(cc: &Path, ar: &Path) -> Result<()> {
+    const INSTALL: &str = "install clang and llvm 19 or newer (Debian 12: `apt-get install clang-19 llvm-19`; \
+                           Ubuntu 24.04 and later, Fedora: `clang llvm`; macOS: `brew install llvm` and put it on PATH)";
+    let mut versions = Vec::new();
+    for tool in [cc, ar] {
+        let ran = Command::new(tool).arg("--version").output();
+        match ran {
+            Ok(out) if out.status.success() => versions.push(String::from_utf8_lossy(&out.stdout).into_owned()),
+            _ => bail!(
+                "`{}` cannot be run: the worker's C code (libwebp, libjpeg) is compiled for wasm32 with clang \
+                 and llvm-ar; {INSTALL}",
+                tool.display()
+            ),
         }
     }
-    Ok(())
+    match clang_major(&versions[0]) {
+        Some(major) if major >= MIN_CLANG_MAJOR => Ok(()),
+        found => bail!(
+            "`{}` runs clang {}, older than {MIN_CLANG_MAJOR} (libjpeg's error exits need its setjmp/longjmp on \
+             Wasm exception handling); {INSTALL}",
+            cc.display(),
+            found.map_or("of an unknown version".to_owned(), |major| major.to_string())
+        ),
+    }
+}
+
+/// The major version in `clang --version`'s first line (`… clang version 19.1.7 …`).
+fn clang_major(version: &str) -> Option<u32> {
+    let after = version.lines().next()?.split("clang version ").nth(1)?;
+    after.split(['.', ' ']).next()?.parse().ok()
 }
 
 /// Runs `npm ci` when `node_modules` is missing or older than `package-lock.json`.
@@ -91,18 +113,41 @@ fn node_major(version: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
+    /// A script printing `version` for `--version`.
+    fn tool(dir: &Path, name: &str, version: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
     #[test]
-    fn a_missing_c_toolchain_names_the_packages() {
-        // GNU `true --version` succeeds; `false --version` fails, as a broken tool would.
-        let (ok, failing) = ("/bin/true".as_ref(), "/bin/false".as_ref());
-        check_c_toolchain_with(ok, ok).unwrap();
-        let err = check_c_toolchain_with("/nonexistent/clang".as_ref(), ok).unwrap_err().to_string();
+    fn a_missing_or_old_c_toolchain_names_the_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let clang19 = tool(dir.path(), "clang19", "Debian clang version 19.1.7 (3~deb12u1)\nTarget: x86_64");
+        let clang14 = tool(dir.path(), "clang14", "Debian clang version 14.0.6\nTarget: x86_64");
+        let ar = tool(dir.path(), "ar", "LLVM (http://llvm.org/):\n  LLVM version 19.1.7");
+        check_c_toolchain_with(&clang19, &ar).unwrap();
+        let err = check_c_toolchain_with(&dir.path().join("nonexistent"), &ar).unwrap_err().to_string();
         assert!(
-            err.contains("`/nonexistent/clang` cannot be run") && err.contains("apt-get install clang llvm"),
+            err.contains("nonexistent` cannot be run") && err.contains("apt-get install clang-19 llvm-19"),
             "{err}"
         );
-        let err = check_c_toolchain_with(ok, failing).unwrap_err().to_string();
+        let err = check_c_toolchain_with(&clang14, &ar).unwrap_err().to_string();
+        assert!(err.contains("runs clang 14, older than 19") && err.contains("clang-19"), "{err}");
+        // `false --version` fails, as a broken tool would.
+        let err = check_c_toolchain_with(&clang19, "/bin/false".as_ref()).unwrap_err().to_string();
         assert!(err.contains("`/bin/false` cannot be run"), "{err}");
+        // The repository's own scripts find a clang new enough on this machine.
+        check_c_toolchain().unwrap();
+    }
+
+    #[test]
+    fn reads_clang_major() {
+        assert_eq!(clang_major("Homebrew clang version 21.1.0\nTarget: arm64"), Some(21));
+        assert_eq!(clang_major("Apple clang version 17.0.0 (clang-1700.0.13.3)"), Some(17));
+        assert_eq!(clang_major("gcc (Debian 12.2.0-14) 12.2.0"), None);
     }
 
     #[test]

@@ -12,3 +12,5 @@ float powf(float, float);
 float logf(float);
 float expf(float);
 float sqrtf(float);
+double ceil(double);
+float ceilf(float);

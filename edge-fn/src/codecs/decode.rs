@@ -12,12 +12,10 @@ use image::error::{ImageError, LimitErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
-use crate::codecs::progressive::{Baseline, Input};
-use crate::codecs::{survey, webp};
+use crate::codecs::progressive::Baseline;
+use crate::codecs::{libjpeg, survey, webp};
 use crate::error::Error;
-use crate::limits::{
-    MAX_EXIF_BYTES, MAX_ICC_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE,
-};
+use crate::limits::{MAX_EXIF_BYTES, MAX_JPEG_PASSES, MAX_JPEG_SCANS, MAX_SOURCE_PIXELS, MAX_SOURCE_SIDE};
 use crate::pixels::Rgba;
 use crate::pixels::shrink::{self, Accumulator, Shrinker};
 
@@ -133,23 +131,10 @@ fn webp_header(input: &[u8]) -> Result<Header, Error> {
 }
 
 fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
+    let frame = libjpeg::Decoder::new(input)?.frame;
     let jpeg = survey::jpeg(input);
-    let mut decoder = jpeg_decoder::Decoder::new(Input::Bytes(input));
-    decoder.read_info().map_err(jpeg_error)?;
-    let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
-    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
-    let (channels, sample_bytes) = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => (1, 1),
-        jpeg_decoder::PixelFormat::L16 => (1, 2),
-        jpeg_decoder::PixelFormat::RGB24 => (3, 1),
-        jpeg_decoder::PixelFormat::CMYK32 => (4, 1),
-    };
-    if jpeg.icc_bytes > MAX_ICC_BYTES {
-        return Err(Error::UnsupportedImage(format!(
-            "the JPEG carries {} bytes of ICC profile; at most {MAX_ICC_BYTES} are accepted",
-            jpeg.icc_bytes
-        )));
-    }
+    let orientation =
+        survey::jpeg_exif(input).and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
     if jpeg.scans > MAX_JPEG_SCANS || jpeg.passes() > MAX_JPEG_PASSES {
         return Err(Error::TooLarge(format!(
             "the JPEG has {} scans adding up to {} passes over its {} blocks; the limits are {MAX_JPEG_SCANS} scans \
@@ -161,17 +146,17 @@ fn jpeg_header(input: &[u8]) -> Result<Header, Error> {
     }
     Ok(Header {
         format: ImageFormat::Jpeg,
-        width: u32::from(info.width),
-        height: u32::from(info.height),
+        width: frame.width,
+        height: frame.height,
         orientation,
-        progressive: info.coding_process == jpeg_decoder::CodingProcess::DctProgressive,
+        progressive: frame.progressive,
         interlaced: false,
         lossless: false,
-        channels,
-        sample_bytes,
+        channels: frame.channels,
+        sample_bytes: 1,
         jpeg,
-        // The decoder keeps every ICC segment, and one APP1 (EXIF) of at most 64 KiB.
-        metadata_bytes: jpeg.icc_bytes + 65_536,
+        // libjpeg skips the metadata segments it is not asked to keep.
+        metadata_bytes: 0,
         frames: 1,
     })
 }
@@ -281,11 +266,19 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
                 (true, 1) => header.jpeg.blocks * 64 * 2,
                 (true, _) => crate::codecs::progressive::held_bytes(header.jpeg.blocks, denominator),
             };
-            // Component planes at the output scale, the interleaved output,
-            // the coefficients, then the RGBA expansion (which may not fit
-            // where the decoder was).
-            let expansion = if header.channels == 4 { 0 } else { rgba };
-            coefficients + px * u64::from(header.channels) + px * c + expansion
+            if header.progressive && denominator > 1 {
+                // jpeg-decoder: its component planes at the output scale,
+                // the interleaved output, then the RGBA expansion (which may
+                // not fit where the decoder was).
+                let expansion = if header.channels == 4 { 0 } else { rgba };
+                coefficients + px * u64::from(header.channels) + px * c + expansion
+            } else {
+                // libjpeg's rows: for each component, up to three groups of
+                // 4 × 8 rows at the output scale (a row group and its context
+                // for upsampling), at most 4 components; then the RGBA
+                // result its rows are written into.
+                coefficients + JPEG_ROW_BYTES_PER_COLUMN * u64::from(w) + rgba
+            }
         }
         // Into our own RGBA-sized buffer; the decoder keeps a few rows of the
         // stored bit depth (current, previous, de-interlacing).
@@ -344,6 +337,10 @@ pub fn decode_bytes(header: &Header, denominator: u32) -> u64 {
 /// Tables, windows and row buffers any decoder keeps besides pixels.
 const DECODER_STATE_BYTES: u64 = 1 << 20;
 
+/// Bytes libjpeg's row buffers take per output column: three row groups of
+/// up to 4 × 8 rows for each of up to 4 components (see `decode_bytes`).
+const JPEG_ROW_BYTES_PER_COLUMN: u64 = 3 * 32 * 4;
+
 /// Decodes the pixels, JPEG at 1/`denominator` scale, as 8-bit RGBA.
 pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
     match header.format {
@@ -376,11 +373,7 @@ pub fn decode(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, E
 /// The source's EXIF (TIFF bytes), for the `metadata` a JPEG result keeps.
 pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
     match format {
-        ImageFormat::Jpeg => {
-            let mut decoder = jpeg_decoder::Decoder::new(Input::Bytes(input));
-            decoder.read_info().ok()?;
-            decoder.exif_data().map(<[u8]>::to_vec)
-        }
+        ImageFormat::Jpeg => survey::jpeg_exif(input).map(<[u8]>::to_vec),
         ImageFormat::Png => png_decoder(input).read_info().ok()?.info().exif_metadata.as_deref().map(<[u8]>::to_vec),
         ImageFormat::WebP => survey::webp_exif(input).map(<[u8]>::to_vec),
         format => reader(input, format).into_decoder().ok()?.exif_metadata().ok()?,
@@ -388,46 +381,51 @@ pub fn exif(input: &[u8], format: ImageFormat) -> Option<Vec<u8>> {
 }
 
 fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
-    let input = if header.progressive && denominator > 1 {
-        // Only the coefficients the scaled IDCT reads, as a baseline JPEG.
-        Input::Reduced(Box::new(Baseline::new(input, denominator)?))
-    } else {
-        Input::Bytes(input)
-    };
+    if header.progressive && denominator > 1 {
+        return decode_reduced_progressive(input, header, denominator);
+    }
+    let mut decoder = libjpeg::Decoder::new(input)?;
+    let (width, height) = decoder.start(denominator)?;
+    let stride = width as usize * 4;
+    let mut pixels = vec![0; stride * height as usize];
+    let mut done = 0;
+    while done < height as usize {
+        match decoder.read_rows(&mut pixels[done * stride..])? {
+            0 => return Err(Error::UnsupportedImage("the JPEG decoded to fewer rows than its size".into())),
+            rows => done += rows,
+        }
+    }
+    Ok(Rgba { width, height, pixels, alpha: false })
+}
+
+/// A progressive JPEG scaled down: only the coefficients the scaled IDCT
+/// reads, as a baseline JPEG that jpeg-decoder reads as it is written (see
+/// `progressive` for why jpeg-decoder).
+fn decode_reduced_progressive(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, Error> {
     let (pixels, info) = {
-        let mut decoder = jpeg_decoder::Decoder::new(input);
+        let mut decoder = jpeg_decoder::Decoder::new(Baseline::new(input, denominator)?);
         decoder.set_max_decoding_buffer_size(crate::limits::MAX_WORKING_BYTES as usize);
         let (w, h) = decoded_size(header, denominator);
-        if denominator > 1 {
-            decoder.scale(w as u16, h as u16).map_err(jpeg_error)?;
-        }
+        decoder.scale(w as u16, h as u16).map_err(jpeg_error)?;
         let pixels = decoder.decode().map_err(jpeg_error)?;
         let info = decoder.info().ok_or_else(|| Error::UnsupportedImage("the JPEG has no frame header".into()))?;
-        // The decoder (coefficients, planes, ICC segments) goes here.
+        // The decoder (coefficients, planes) goes here.
         (pixels, info)
     };
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     let mut pixels = pixels;
     let channels = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => 1,
-        jpeg_decoder::PixelFormat::L16 => {
-            // Big-endian 16-bit grey: keep the high byte, in place.
-            for i in 0..pixels.len() / 2 {
-                pixels[i] = pixels[2 * i];
-            }
-            pixels.truncate(pixels.len() / 2);
-            1
-        }
         jpeg_decoder::PixelFormat::RGB24 => 3,
         jpeg_decoder::PixelFormat::CMYK32 => {
-            for p in pixels.chunks_exact_mut(4) {
-                let k = u16::from(p[3]);
-                for c in &mut p[..3] {
-                    *c = ((u16::from(*c) * k + 127) / 255) as u8;
-                }
-                p[3] = 255;
-            }
+            // jpeg-decoder gives ink; libjpeg::cmyk_to_rgba takes what
+            // Adobe's files store (255 - ink), as libjpeg gives it.
+            pixels.iter_mut().for_each(|v| *v = 255 - *v);
+            libjpeg::cmyk_to_rgba(&mut pixels);
             4
+        }
+        jpeg_decoder::PixelFormat::L16 => {
+            return Err(Error::UnsupportedImage("a 16-bit progressive JPEG is not supported".into()));
         }
     };
     let count = u64::from(width) * u64::from(height);
@@ -436,6 +434,15 @@ fn decode_jpeg(input: &[u8], header: &Header, denominator: u32) -> Result<Rgba, 
     }
     expand_to_rgba(&mut pixels, channels as usize);
     Ok(Rgba { width, height, pixels, alpha: false })
+}
+
+fn jpeg_error(e: jpeg_decoder::Error) -> Error {
+    match e {
+        jpeg_decoder::Error::Unsupported(feature) => {
+            Error::UnsupportedImage(format!("this JPEG uses a feature that is not supported: {feature:?}"))
+        }
+        other => Error::UnsupportedImage(format!("the JPEG cannot be decoded: {other}")),
+    }
 }
 
 /// Decodes a PNG, shrunk on load by `k` (its rows averaged as they are
@@ -620,15 +627,6 @@ fn check_size(width: u32, height: u32) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-fn jpeg_error(e: jpeg_decoder::Error) -> Error {
-    match e {
-        jpeg_decoder::Error::Unsupported(feature) => {
-            Error::UnsupportedImage(format!("this JPEG uses a feature that is not supported: {feature:?}"))
-        }
-        other => Error::UnsupportedImage(format!("the JPEG cannot be decoded: {other}")),
-    }
 }
 
 fn png_error(e: png::DecodingError) -> Error {

@@ -1,9 +1,10 @@
-//! Still images out: JPEG (jpeg-encoder), PNG (`image`), WebP (libwebp,
-//! [`super::webp`]) and AVIF ([`super::avif`]), into an output buffer
-//! reserved up front so that it never grows.
+//! Still images out: JPEG (mozjpeg, [`super::mozjpeg`]), PNG (`image`),
+//! WebP (libwebp, [`super::webp`]) and AVIF ([`super::avif`]), into an
+//! output buffer reserved up front so that it never grows.
 
 use image::ImageEncoder;
 
+use super::mozjpeg::{self, Effort};
 use super::{OutputFormat, avif, webp};
 use crate::error::Error;
 use crate::pixels::Rgba;
@@ -15,9 +16,9 @@ pub struct Settings {
     pub quality: u8,
     /// What JPEG flattens transparency onto.
     pub background: [u8; 3],
-    /// libwebp's fastest method (`compression=fast`).
+    /// libwebp's fastest method and mozjpeg's fastest path (`compression=fast`).
     pub fast: bool,
-    /// Whether a progressive JPEG may keep every coefficient (the plan allows it).
+    /// Whether mozjpeg may keep every coefficient (the plan allows it).
     pub jpeg_buffered: bool,
 }
 
@@ -31,11 +32,12 @@ pub fn output_reserve((w, h): (u32, u32)) -> u64 {
 
 /// Encodes RGBA pixels: JPEG flattened onto `background` in place, lossless
 /// formats as RGB when nothing is transparent (packed in place).
-/// `compression=fast` picks libwebp's fastest method. JPEG is progressive
-/// (`format=jpeg`, as in Cloudflare) with Huffman tables made for the image
-/// where the plan allows (`jpeg_buffered`: the encoder then keeps every
-/// coefficient), else (and for `baseline-jpeg`) baseline with the standard
-/// tables. A JPEG carries `exif` (see [`super::exif`]).
+/// `compression=fast` picks libwebp's and mozjpeg's fastest paths. JPEG is
+/// progressive (`format=jpeg`, as in Cloudflare) or baseline
+/// (`baseline-jpeg`), trellis-quantized with Huffman tables made for the
+/// image where the plan allows (`jpeg_buffered`: the encoder then keeps every
+/// coefficient), else baseline with the standard tables. A JPEG carries
+/// `exif` (see [`super::exif`]).
 pub fn encode(image: Rgba, format: OutputFormat, settings: &Settings, exif: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     let Settings { quality, background, fast, jpeg_buffered } = *settings;
     let failed = |e: &dyn std::fmt::Display| Error::Encode(format!("encoding {} failed: {e}", format.mime()));
@@ -46,23 +48,12 @@ pub fn encode(image: Rgba, format: OutputFormat, settings: &Settings, exif: Opti
             if alpha {
                 flatten(&mut pixels, background);
             }
-            let side = |n: u32| {
-                u16::try_from(n).map_err(|_| Error::Encode(format!("a JPEG is at most 65535 pixels a side, not {n}")))
+            let effort = match format {
+                _ if fast || !jpeg_buffered => Effort::Fast,
+                OutputFormat::BaselineJpeg => Effort::Baseline,
+                _ => Effort::Progressive,
             };
-            let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-            // Progressive scans get Huffman tables made for the image. A
-            // baseline JPEG keeps the standard tables: with made ones the
-            // encoder writes one scan per component, which decoders such as
-            // zune-jpeg misread.
-            let progressive = format == OutputFormat::Jpeg && jpeg_buffered;
-            encoder.set_progressive(progressive);
-            encoder.set_optimized_huffman_tables(progressive);
-            if let Some(exif) = exif {
-                encoder.add_exif_metadata(exif).map_err(|e| failed(&e))?;
-            }
-            encoder
-                .encode(&pixels, side(width)?, side(height)?, jpeg_encoder::ColorType::Rgba)
-                .map_err(|e| failed(&e))?;
+            mozjpeg::encode(&pixels, (width, height), quality, effort, exif, &mut out)?;
         }
         OutputFormat::Gif => return Err(Error::Encode("only animations are encoded as GIF".into())),
         OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,

@@ -4,13 +4,14 @@
 //! is the plan's and the transform's business, above.
 //!
 //! - [`decode`]: the header (sniffed format, size, orientation, what the
-//!   decoder will hold) and the pixels, JPEG at 1/2–1/8 scale where it can;
-//!   [`progressive`]: large progressive JPEGs at reduced scale in a fraction
-//!   of the memory; [`survey`]: walks over markers, chunks and blocks before
-//!   any decoder runs (JPEG scans, metadata, animation frames).
-//! - [`encode`]: JPEG, PNG, and the C encoders [`webp`] (libwebp) and
-//!   [`avif`] (rav1e, optional); [`frames`]: animated GIF and WebP, frame by
-//!   frame; [`exif`]: the metadata a JPEG result carries.
+//!   decoder will hold) and the pixels, JPEG at 1/2–1/8 scale where it can
+//!   ([`libjpeg`], C); [`progressive`]: large progressive JPEGs at reduced
+//!   scale in a fraction of the memory; [`survey`]: walks over markers,
+//!   chunks and blocks before any decoder runs (JPEG scans, metadata,
+//!   animation frames).
+//! - [`encode`]: PNG, and the C encoders [`mozjpeg`] (JPEG), [`webp`]
+//!   (libwebp) and [`avif`] (rav1e, optional); [`frames`]: animated GIF and
+//!   WebP, frame by frame; [`exif`]: the metadata a JPEG result carries.
 //!
 //! May use `pixels`, `memory`, `error` and `limits`; nothing above.
 
@@ -19,6 +20,8 @@ pub mod decode;
 pub mod encode;
 pub mod exif;
 pub mod frames;
+pub mod libjpeg;
+pub mod mozjpeg;
 pub mod progressive;
 pub mod survey;
 pub mod webp;

@@ -15,6 +15,14 @@
 //!
 //! The hidden cost is a second, cheap entropy pass: the baseline stream has a
 //! handful of symbols a block. Errors in the data are 415s, as jpeg-decoder's.
+//!
+//! jpeg-decoder, not libjpeg (which decodes every other JPEG), because its
+//! scaled IDCTs read only those top-left coefficients. libjpeg's 4×4 and 2×2
+//! IDCTs read coefficients 5 to 7 too, and it decodes 4:2:0 chroma with an
+//! IDCT twice the size (upsampling folded into it): fed the kept coefficients
+//! its pixels are 19–39 dB from a box-filtered full decode, where libjpeg's
+//! own decode of the original is 39–52 dB and jpeg-decoder's of the kept
+//! coefficients is its decode of the original.
 
 use std::io::{self, Read};
 
@@ -913,26 +921,6 @@ impl Baseline {
             self.finished = true;
         }
         Ok(())
-    }
-}
-
-/// What jpeg-decoder reads: the source's bytes, or the baseline stream. One
-/// type for both, so that the decoder is compiled once (a second
-/// instance cost 38 KB of Wasm, 13 KB of it gzip).
-pub enum Input<'a> {
-    /// The JPEG as it came.
-    Bytes(&'a [u8]),
-    /// A progressive JPEG's kept coefficients.
-    Reduced(Box<Baseline>),
-}
-
-impl Read for Input<'_> {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Input::Bytes(bytes) => bytes.read(buf),
-            Input::Reduced(baseline) => baseline.read(buf),
-        }
     }
 }
 

@@ -21,8 +21,6 @@ pub struct Jpeg {
     pub blocks: u64,
     /// Blocks the scans visit, summed over scans.
     pub block_visits: u64,
-    /// Bytes of ICC profile segments (`APP2 ICC_PROFILE`), which the decoder keeps.
-    pub icc_bytes: u64,
 }
 
 impl Jpeg {
@@ -44,7 +42,6 @@ pub fn jpeg(data: &[u8]) -> Jpeg {
         match marker {
             // Start of frame (not DHT, JPG or DAC).
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => components = frame_blocks(segment),
-            0xE2 if segment.starts_with(b"ICC_PROFILE\0") => survey.icc_bytes += segment.len() as u64,
             0xDA => {
                 survey.scans += 1;
                 let count = usize::from(segment.first().copied().unwrap_or(0));
@@ -131,6 +128,28 @@ fn end_of_entropy_data(data: &[u8], mut pos: usize) -> usize {
 /// skipped by the decoder unread.
 pub fn png_exif_bytes(data: &[u8]) -> u64 {
     chunks(data, 8, 8, false).filter(|(kind, _)| kind == b"eXIf").map(|(_, len)| len).sum()
+}
+
+/// The data of a JPEG's first EXIF segment (`APP1 Exif`: TIFF bytes), among
+/// the markers before its first scan (never read past it).
+pub fn jpeg_exif(data: &[u8]) -> Option<&[u8]> {
+    let mut pos = 2;
+    loop {
+        // Fill bytes, then the marker and its segment's length.
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let [0xFF, marker, high, low] = *data.get(pos..pos + 4)? else { return None };
+        if marker == 0xDA || marker == 0xD9 {
+            return None;
+        }
+        let length = usize::from(u16::from_be_bytes([high, low]));
+        let segment = data.get(pos + 4..(pos + 2 + length).max(pos + 4))?;
+        if marker == 0xE1 && segment.starts_with(b"Exif\0\0") {
+            return Some(&segment[6..]);
+        }
+        pos += 2 + length.max(2);
+    }
 }
 
 /// The data of a WebP's `EXIF` chunk (TIFF bytes), if it has one.
@@ -327,6 +346,27 @@ mod tests {
             let _ = jpeg(&base[..cut]);
         }
         assert_eq!(jpeg(b"\xFF\xD8\xFF\xDA\xFF\xFF").scans, 0);
+    }
+
+    #[test]
+    fn a_jpeg_s_exif_is_its_first_app1_exif_segment_before_the_scans() {
+        let segment = |marker: u8, body: &[u8]| {
+            let mut s = vec![0xFF, marker];
+            s.extend_from_slice(&(body.len() as u16 + 2).to_be_bytes());
+            s.extend_from_slice(body);
+            s
+        };
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend(segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x/>"));
+        jpeg.extend(segment(0xE1, b"Exif\0\0MM\0*first"));
+        jpeg.extend(segment(0xE1, b"Exif\0\0MM\0*second"));
+        assert_eq!(jpeg_exif(&jpeg), Some(&b"MM\0*first"[..]));
+        let mut after_scan = vec![0xFF, 0xD8];
+        after_scan.extend(segment(0xDA, &[0; 8]));
+        after_scan.extend([1, 2, 3]);
+        after_scan.extend(segment(0xE1, b"Exif\0\0MM\0*late"));
+        assert_eq!(jpeg_exif(&after_scan), None);
+        assert_eq!(jpeg_exif(b"\xFF\xD8\xFF\xE1\x00"), None);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The few C library functions the worker's C code (libwebp) calls, on
-//! `wasm32-unknown-unknown`, which has no libc: allocation through the
+//! The few C library functions the worker's C code (libwebp, libjpeg) calls,
+//! on `wasm32-unknown-unknown`, which has no libc: allocation through the
 //! worker's own heap (so C buffers count against the same cap, see
-//! `memory::heap`) and `qsort`. Their headers are in `edge-fn/libc/include`; the
-//! memory and math functions come from Rust's compiler-builtins. On the host
-//! the system's libc serves, and this module only offers the sort for tests.
+//! `memory::heap`), `qsort` and `exit`. Their headers are in
+//! `edge-fn/libc/include`; the memory and math functions come from Rust's
+//! compiler-builtins, and setjmp/longjmp and snprintf are C (`edge-fn/libc`).
+//! On the host the system's libc serves, and this module only offers the
+//! sort for tests.
 
 /// Sorts `count` elements of `size` bytes at `base` with a C comparator, as
 /// `qsort` does (not stable, like most `qsort`s). Sorts indices, then moves
@@ -124,6 +126,13 @@ mod exports {
     ) {
         unsafe { super::sort_elements(base, count, size, compare) }
     }
+
+    /// libjpeg's default error exit calls it; the worker replaces that exit
+    /// (codecs/libjpeg.c), so reaching this is a bug, and a trap.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn exit(_status: i32) -> ! {
+        core::arch::wasm32::unreachable()
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +152,44 @@ mod tests {
         assert_eq!((pairs[0], pairs[3], pairs[4]), ([4, 1], [3, 7], [1, 9]));
         let mut empty: [u8; 0] = [];
         unsafe { sort_elements(empty.as_mut_ptr(), 0, 4, by_second_byte) };
+    }
+
+    unsafe extern "C" {
+        /// `edge-fn/libc/format.c`, the worker's `snprintf`, built for the host too.
+        fn edge_snprintf(buffer: *mut std::ffi::c_char, size: usize, format: *const std::ffi::c_char, ...) -> i32;
+    }
+
+    #[test]
+    fn snprintf_formats_what_libjpeg_s_messages_use() {
+        let format = |size: usize, run: &dyn Fn(*mut std::ffi::c_char, usize) -> i32| {
+            let mut buffer = vec![0x55u8; size.max(1)];
+            let length = run(buffer.as_mut_ptr().cast(), size);
+            let text = std::ffi::CStr::from_bytes_until_nul(&buffer).map(|t| t.to_string_lossy().into_owned());
+            (length, text.unwrap_or_default())
+        };
+        let (n, text) = format(200, &|b, s| unsafe {
+            edge_snprintf(
+                b,
+                s,
+                c"Unsupported marker type 0x%02x; %d (%u) %4u|%3d|%c %s %x %ld %q%%".as_ptr(),
+                0xdau32,
+                -42i32,
+                7u32,
+                12u32,
+                -5i32,
+                b'Q' as i32,
+                c"JPEG".as_ptr(),
+                0xbeefu32,
+                -1_234_567i64 as std::ffi::c_long,
+            )
+        });
+        assert_eq!(text, "Unsupported marker type 0xda; -42 (7)   12| -5|Q JPEG beef -1234567 %q%");
+        assert_eq!(n as usize, text.len());
+        // Cut to the buffer, always terminated, and the full length returned.
+        let (n, text) = format(8, &|b, s| unsafe { edge_snprintf(b, s, c"%s and more".as_ptr(), c"abcdef".as_ptr()) });
+        assert_eq!((n, text.as_str()), (15, "abcdef "));
+        let (n, text) = format(0, &|b, s| unsafe { edge_snprintf(b, s, c"%d".as_ptr(), 5i32) });
+        assert_eq!(n, 1);
+        assert_eq!(text, "");
     }
 }

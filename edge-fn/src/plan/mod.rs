@@ -17,7 +17,7 @@ use image::ImageFormat;
 
 use crate::codecs::decode::{self, Header};
 use crate::codecs::encode::output_reserve;
-use crate::codecs::{OutputFormat, avif, frames};
+use crate::codecs::{OutputFormat, avif, frames, mozjpeg};
 use crate::error::Error;
 use crate::limits::{MAX_ANIMATION_PIXELS, MAX_RESULT_SIDE, MAX_WORKING_BYTES};
 use crate::pixels::geometry::{self, Layout, Rect};
@@ -124,8 +124,8 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
             // buffer and its own state.
             encode: buffers + encoder_bytes(header, options, layout.canvas, !options.fast),
         };
-        // A JPEG too large to keep every coefficient of is baseline, with the
-        // standard tables, rather than refused.
+        // A JPEG too large to keep every coefficient of (twice: mozjpeg's
+        // trellis) is baseline, with the standard tables, rather than refused.
         let unbuffered = Memory { encode: buffers + encoder_bytes(header, options, layout.canvas, false), ..memory };
         let jpeg_buffered = !options.fast && memory.peak() <= MAX_WORKING_BYTES;
         if !jpeg_buffered {
@@ -216,11 +216,6 @@ fn animated_output(header: &Header, options: &Options, accepted: Accepted) -> Op
 /// Hash tables, windows and row buffers of the JPEG and PNG encoders.
 const ENCODER_STATE_BYTES: u64 = 2 << 20;
 
-/// A progressive JPEG keeps every DCT coefficient of the output until the
-/// end: 2 bytes a sample, and the encoder sizes each of its 3 component
-/// buffers for full resolution.
-const JPEG_COEFFICIENT_BYTES_PER_PIXEL: u64 = 6;
-
 /// What libwebp holds per output pixel, beyond its input and output: lossy
 /// (the YUV picture, per-macroblock state; method 2 keeps no token
 /// buffer), the alpha plane (compressed losslessly: an ARGB copy, hash
@@ -245,8 +240,8 @@ fn encoder_bytes(header: &Header, options: &Options, (w, h): (u32, u32), jpeg_bu
             Some(FormatChoice::Auto) => true,
             None | Some(FormatChoice::Json) => header.format == ImageFormat::Jpeg,
         };
-        let coefficients = if jpeg && jpeg_buffered { JPEG_COEFFICIENT_BYTES_PER_PIXEL } else { 0 };
-        return u64::from(w) * u64::from(h) * coefficients + ENCODER_STATE_BYTES;
+        let coefficients = if jpeg && jpeg_buffered { mozjpeg::buffered_bytes((w, h)) } else { 0 };
+        return coefficients + ENCODER_STATE_BYTES;
     }
     let per_pixel = if options.quality >= 100 {
         WEBP_LOSSLESS_BYTES_PER_PIXEL
@@ -336,10 +331,14 @@ pub(crate) mod tests {
 
     #[test]
     fn a_jpeg_too_large_to_buffer_is_planned_baseline() {
-        let plan_for = |q: &str| plan(&header(ImageFormat::Jpeg, 1600, 1200, false, 3), &query(q), Accepted::default());
+        let plan_for = |q: &str| plan(&header(ImageFormat::Jpeg, 4000, 3000, false, 3), &query(q), Accepted::default());
         assert!(plan_for("w=1200&f=jpeg").unwrap().jpeg_buffered);
-        let large = plan_for("w=1500&f=jpeg").unwrap();
-        assert!(!large.jpeg_buffered && large.memory.peak() <= MAX_WORKING_BYTES);
+        let large = (1200..=4000)
+            .step_by(100)
+            .map(|w| plan_for(&format!("w={w}&f=jpeg")).unwrap())
+            .find(|plan| !plan.jpeg_buffered)
+            .expect("a result too large to buffer");
+        assert!(large.memory.peak() <= MAX_WORKING_BYTES);
         assert!(!plan_for("w=100&f=jpeg&compression=fast").unwrap().jpeg_buffered);
     }
 
@@ -356,7 +355,7 @@ pub(crate) mod tests {
             lossless: false,
             channels,
             sample_bytes: 1,
-            jpeg: crate::codecs::survey::Jpeg { scans: 1, blocks, block_visits: blocks, icc_bytes: 0 },
+            jpeg: crate::codecs::survey::Jpeg { scans: 1, blocks, block_visits: blocks },
             metadata_bytes: 0,
             frames: 1,
         }

@@ -104,18 +104,63 @@ fn imports_and_exports(wasm: &[u8]) -> Result<ImportsAndExports> {
     Ok((imports, exports))
 }
 
+/// The parameter types of each imported exception tag, keyed by
+/// `module\0name`, as `WebAssembly.Tag` names them (wasm-bindgen imports one,
+/// `WebAssembly.JSTag` or its stand-in, when the module uses exception handling).
+fn tag_imports(wasm: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let (mut types, mut tags) = (Vec::new(), serde_json::Map::new());
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    let params: Vec<String> = ty?.params().iter().map(|v| tag_type_name(*v)).collect();
+                    types.push(params);
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import?;
+                    if let wasmparser::TypeRef::Tag(tag) = import.ty {
+                        let params = types.get(tag.func_type_idx as usize).cloned().unwrap_or_default();
+                        tags.insert(format!("{}\0{}", import.module, import.name), params.into());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(tags)
+}
+
+fn tag_type_name(ty: wasmparser::ValType) -> String {
+    match ty {
+        wasmparser::ValType::I32 => "i32".into(),
+        wasmparser::ValType::I64 => "i64".into(),
+        wasmparser::ValType::F32 => "f32".into(),
+        wasmparser::ValType::F64 => "f64".into(),
+        wasmparser::ValType::V128 => "v128".into(),
+        wasmparser::ValType::Ref(r) if r.is_func_ref() => "anyfunc".into(),
+        wasmparser::ValType::Ref(_) => "externref".into(),
+    }
+}
+
 /// Compiles and instantiates the module in V8 five times, with every imported
-/// function stubbed; returns the median time.
+/// function stubbed and every imported tag made anew; returns the median time.
 fn smoke_test(wasm: &[u8], node: &Path, scratch: &Path) -> Result<Duration> {
     const SCRIPT: &str = r#"
         import { readFileSync } from "node:fs";
         const bytes = readFileSync(process.argv[2]);
+        const tags = JSON.parse(process.argv[3]);
         const times = [];
         for (let i = 0; i < 5; i++) {
             const start = performance.now();
             const module = new WebAssembly.Module(bytes);
             const imports = {};
             for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+                if (kind === "tag") {
+                    (imports[from] ??= {})[name] = new WebAssembly.Tag({ parameters: tags[`${from}\0${name}`] });
+                    continue;
+                }
                 if (kind !== "function") throw new Error(`cannot stub the ${kind} import ${from}.${name}`);
                 (imports[from] ??= {})[name] = () => { throw new Error(`${name} called during instantiation`); };
             }
@@ -128,7 +173,8 @@ fn smoke_test(wasm: &[u8], node: &Path, scratch: &Path) -> Result<Duration> {
     let dir = super::scratch_dir(scratch)?;
     let path = dir.path().join("smoke.wasm");
     std::fs::write(&path, wasm).with_context(|| format!("cannot write {}", path.display()))?;
-    let out = crate::node::run(node, SCRIPT, &[path.as_os_str()])
+    let tags = serde_json::Value::Object(tag_imports(wasm)?).to_string();
+    let out = crate::node::run(node, SCRIPT, &[path.as_os_str(), tags.as_ref()])
         .context("the module does not instantiate in V8 (Node.js)")?;
     let millis: f64 = out.trim().parse().with_context(|| format!("unexpected smoke test output `{}`", out.trim()))?;
     Ok(Duration::from_secs_f64(millis / 1000.0))
@@ -235,5 +281,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = run(&m.finish(), &Contract::default(), dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("does not instantiate"), "{err:#}");
+    }
+
+    #[test]
+    fn a_module_importing_an_exception_tag_is_instantiated_with_one() {
+        // As wasm-bindgen emits for a module with exception handling: an
+        // imported `(tag (param externref))` and a function that throws it.
+        let mut m = wasm_encoder::Module::new();
+        let mut types = wasm_encoder::TypeSection::new();
+        types.ty().function([wasm_encoder::ValType::EXTERNREF], []);
+        types.ty().function([], []);
+        m.section(&types);
+        let mut imports = wasm_encoder::ImportSection::new();
+        let tag = wasm_encoder::TagType { kind: wasm_encoder::TagKind::Exception, func_type_idx: 0 };
+        imports.import("./index_bg.js", "__wbindgen_jstag", wasm_encoder::EntityType::Tag(tag));
+        m.section(&imports);
+        let mut functions = wasm_encoder::FunctionSection::new();
+        functions.function(1);
+        m.section(&functions);
+        let mut code = wasm_encoder::CodeSection::new();
+        let mut body = wasm_encoder::Function::new([]);
+        body.instruction(&wasm_encoder::Instruction::RefNull(wasm_encoder::HeapType::EXTERN));
+        body.instruction(&wasm_encoder::Instruction::Throw(0));
+        body.instruction(&wasm_encoder::Instruction::End);
+        code.function(&body);
+        m.section(&code);
+        let wasm = m.finish();
+        let tags = tag_imports(&wasm).unwrap();
+        assert_eq!(tags["./index_bg.js\0__wbindgen_jstag"], serde_json::json!(["externref"]));
+        let dir = tempfile::tempdir().unwrap();
+        let contract = contract(&[("./index_bg.js", "__wbindgen_jstag")], &[]);
+        assert!(run(&wasm, &contract, dir.path()).unwrap().startup.is_some());
     }
 }

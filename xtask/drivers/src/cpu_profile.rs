@@ -74,6 +74,12 @@ pub fn summarize(profile: &Value) -> (Vec<Share>, Vec<Share>, f64) {
     let deltas = profile["timeDeltas"].as_array().cloned().unwrap_or_default();
     let names: HashMap<u64, String> =
         nodes.iter().filter_map(|n| Some((n["id"].as_u64()?, display_name(&n["callFrame"])))).collect();
+    // Functions of the Wasm module (the others are JavaScript or V8's).
+    let wasm: std::collections::HashSet<&String> = nodes
+        .iter()
+        .filter(|n| n["callFrame"]["url"].as_str().is_some_and(|url| url.starts_with("wasm://")))
+        .filter_map(|n| names.get(&n["id"].as_u64()?))
+        .collect();
     // Each sample's time is the delta to the next sample, at most ten times
     // the usual one: workerd takes no samples while no request runs, and
     // that gap would otherwise count for the last frame before it.
@@ -88,7 +94,7 @@ pub fn summarize(profile: &Value) -> (Vec<Share>, Vec<Share>, f64) {
     }
     let mut by_crate: HashMap<String, f64> = HashMap::new();
     for (name, ms) in &by_function {
-        *by_crate.entry(crate_of(name)).or_default() += ms;
+        *by_crate.entry(crate_of(name, wasm.contains(name))).or_default() += ms;
     }
     let total = by_function.values().sum();
     (sorted(by_function), sorted(by_crate), total)
@@ -117,12 +123,14 @@ fn display_name(frame: &Value) -> String {
 }
 
 /// The crate of a function, as `cargo edge size` attributes it; V8's own
-/// entries (`(garbage collector)`, `(program)`) and JavaScript apart.
-fn crate_of(name: &str) -> String {
+/// entries (`(garbage collector)`, `(program)`), JavaScript and the Wasm
+/// module's functions that are not Rust paths (C, such as libjpeg) apart.
+fn crate_of(name: &str, wasm: bool) -> String {
     match edge_pipeline::size::crate_of(name) {
-        _ if name.starts_with('(') => "(V8)".into(),
+        _ if name.starts_with('(') && !wasm => "(V8)".into(),
         Some(krate) => krate.to_owned(),
-        None => "(JS or unnamed)".into(),
+        None if wasm => "(C, or Wasm without a crate)".into(),
+        None => "(JS)".into(),
     }
 }
 
@@ -138,25 +146,28 @@ mod tests {
                 { "id": 2, "callFrame": { "functionName": "$_ZN12jpeg_decoder7huffman6decode17h0123456789abcdefE", "url": "" } },
                 { "id": 3, "callFrame": { "functionName": "edge_fn::resize::resize", "url": "" } },
                 { "id": 4, "callFrame": { "functionName": "call", "url": "file:///b/worker.mjs" } },
+                { "id": 5, "callFrame": { "functionName": "decode_mcu", "url": "wasm://wasm/edge_fn.wasm-1" } },
             ],
-            "samples": [2, 2, 3, 4, 2, 3],
-            "timeDeltas": [0, 1000, 2000, 1000, 1000, 900000],
+            "samples": [5, 5, 2, 2, 3, 4, 2, 3],
+            "timeDeltas": [0, 1000, 1000, 1000, 2000, 1000, 1000, 900000],
         });
         let (functions, crates, total) = summarize(&profile);
         assert_eq!(functions[0], Share { name: "jpeg_decoder::huffman::decode".into(), ms: 13.0 });
-        assert_eq!(functions[1], Share { name: "call".into(), ms: 1.0 });
-        assert_eq!(functions[2], Share { name: "edge_fn::resize::resize".into(), ms: 1.0 });
-        assert_eq!(total, 15.0, "the gap before the last sample counts ten usual samples; the last none");
+        assert_eq!(functions[1], Share { name: "decode_mcu".into(), ms: 2.0 });
+        assert_eq!(functions[2], Share { name: "call".into(), ms: 1.0 });
+        assert_eq!(functions[3], Share { name: "edge_fn::resize::resize".into(), ms: 1.0 });
+        assert_eq!(total, 17.0, "the gap before the last sample counts ten usual samples; the last none");
         assert_eq!(crates.iter().find(|c| c.name == "jpeg_decoder").map(|c| c.ms), Some(13.0));
-        assert_eq!(crates.iter().find(|c| c.name == "(JS or unnamed)").map(|c| c.ms), Some(1.0));
+        assert_eq!(crates.iter().find(|c| c.name == "(JS)").map(|c| c.ms), Some(1.0));
+        assert_eq!(crates.iter().find(|c| c.name == "(C, or Wasm without a crate)").map(|c| c.ms), Some(2.0));
     }
 
     #[test]
     fn trait_impls_count_for_the_type_s_crate() {
-        assert_eq!(crate_of("<fast_image_resize::Foo as core::ops::Drop>::drop"), "fast_image_resize");
-        assert_eq!(crate_of("<T as alloc::vec::spec_from_elem::SpecFromElem>::from_elem"), "alloc");
-        assert_eq!(crate_of("alloc[3ca501edff3f0c7c]::raw_vec::finish_grow"), "alloc");
-        assert_eq!(crate_of("(garbage collector)"), "(V8)");
+        assert_eq!(crate_of("<fast_image_resize::Foo as core::ops::Drop>::drop", true), "fast_image_resize");
+        assert_eq!(crate_of("<T as alloc::vec::spec_from_elem::SpecFromElem>::from_elem", true), "alloc");
+        assert_eq!(crate_of("alloc[3ca501edff3f0c7c]::raw_vec::finish_grow", true), "alloc");
+        assert_eq!(crate_of("(garbage collector)", false), "(V8)");
         let frame = json!({ "functionName": "jpeg_decoder::decoder::Decoder<R>::decode_internal::h1056dd324bfcfcfc" });
         assert_eq!(display_name(&frame), "jpeg_decoder::decoder::Decoder<R>::decode_internal");
     }

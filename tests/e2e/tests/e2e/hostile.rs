@@ -58,6 +58,16 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("noise to lossless webp", fixtures::encode(&fixtures::noise(700, 700), ImageFormat::Png), "f=webp&q=100"),
         ("photo to webp", fixtures::photo_jpeg(1600, 1200, false), "w=1200&f=webp"),
         ("photo to progressive jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1200&f=jpeg"),
+        (
+            "noise to progressive jpeg, trellis",
+            fixtures::encode(&fixtures::noise(1200, 900), ImageFormat::Png),
+            "f=jpeg",
+        ),
+        (
+            "noise to baseline jpeg, trellis",
+            fixtures::encode(&fixtures::noise(1000, 1000), ImageFormat::Png),
+            "f=baseline-jpeg",
+        ),
         ("photo too large to buffer: baseline jpeg", fixtures::photo_jpeg(1600, 1200, false), "w=1500&f=jpeg"),
         ("pad and rotate", png(1200, 800, ColorType::Rgb, BitDepth::Eight, false), "w=900&h=900&fit=pad&rotate=90"),
         ("png rgb 48 MP, shrunk on load", png(8000, 6000, ColorType::Rgb, BitDepth::Eight, false), "w=1024"),
