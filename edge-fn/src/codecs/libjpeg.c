@@ -161,7 +161,7 @@ enum edge_jpeg_effort {
     /* Baseline, trellis-quantized, Huffman tables made for the image. */
     EDGE_JPEG_BASELINE = 1,
     /* Progressive (mozjpeg's scans for YCbCr), trellis-quantized, tables made
-     * for the image: mozjpeg's defaults less its scan search. */
+     * for the image: mozjpeg's defaults less its scan search and DC trellis. */
     EDGE_JPEG_PROGRESSIVE = 2,
 };
 
@@ -249,6 +249,9 @@ long edge_jpeg_encode(const unsigned char *rgba, unsigned width, unsigned height
         e->cinfo.num_scans = 0;
     }
     jpeg_set_quality(&e->cinfo, quality, TRUE);
+    /* Trellis on the DC coefficients too: about 15% of the encoding time for
+     * 0.2% of the bytes (codecs/mozjpeg.rs). */
+    if (effort != EDGE_JPEG_FAST) jpeg_c_set_bool_param(&e->cinfo, JBOOLEAN_TRELLIS_QUANT_DC, FALSE);
     jpeg_start_compress(&e->cinfo, TRUE);
     if (exif) {
         jpeg_write_m_header(&e->cinfo, JPEG_APP0 + 1, (unsigned)(sizeof EXIF_HEADER + exif_size));

@@ -8,8 +8,11 @@
 //! [`buffered_bytes`]. Where the plan has no room for that, or the request
 //! asks for `compression=fast`, [`Effort::Fast`] encodes baseline with the
 //! standard tables, one MCU at a time. mozjpeg's own default also searches
-//! for the best progressive scans; that search doubles the time for about
-//! 1.4% of the bytes, so [`Effort::Progressive`] uses mozjpeg's fixed scans.
+//! for the best progressive scans, which doubles the time for about 1.4% of
+//! the bytes, and trellis-quantizes the DC coefficients, about 15% of the
+//! time for 0.2% of the bytes (retina.jpg to 800 px in workerd): both are
+//! left out. Its C is built at `opt-level = "s"`: 1.6 times as fast as at
+//! `"z"` for 3.6 KB of upload gzip (the workspace's Cargo.toml).
 
 use std::ffi::{CStr, c_char, c_int, c_long, c_uint};
 
