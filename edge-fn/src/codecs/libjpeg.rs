@@ -1,13 +1,14 @@
 //! JPEG decoding by libjpeg (mozjpeg's, compiled from C like libwebp), row
 //! by row and at 1/2, 1/4 or 1/8 scale by its scaled IDCT.
 //!
-//! libjpeg is 1.6–1.9× faster than jpeg-decoder at full scale and 1.1–1.4×
-//! at reduced scale on Wasm (its Huffman decoder and IDCTs; measured in V8
-//! on the 12 MP fixture and the scikit-image photos), and yields rows, so
-//! the caller holds only the rows it asks for. Its errors come back as
-//! values through the C shim beside this file (`libjpeg.c`), which jumps out
-//! of the library on an error instead of exiting: corrupt data is an error
-//! too, never an image painted grey.
+//! libjpeg decodes 1.6–1.9× as fast as jpeg-decoder at full scale and
+//! 1.1–1.4× at reduced scale in V8 under Node (its C at -O3; the 12 MP
+//! fixture and the scikit-image photos), but only about 10% faster in workerd
+//! (docs/measurements.md). It yields rows, so the caller holds only the rows
+//! it asks for. Its errors come back as values through the C shim beside
+//! this file (`libjpeg.c`), which jumps out of the library on an error
+//! instead of exiting: corrupt data is an error too, never an image painted
+//! grey.
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::io::{self, Read};
