@@ -6,10 +6,7 @@
  * error manager formats the library's message and jumps back to it, so
  * every call returns a status; on the worker this is setjmp/longjmp on Wasm
  * exception handling (edge-fn/libc/setjmp.c). Warnings about corrupt data
- * are errors too: the library would go on and paint the rest grey.
- *
- * The source is either bytes in memory or a reader the caller fills from
- * (the baseline stream codecs/progressive.rs writes while it is read). */
+ * are errors too: the library would go on and paint the rest grey. */
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,19 +15,10 @@
 #include "jpeglib.h"
 #include "jerror.h"
 
-/* Fills `buffer` with up to `size` bytes; 0 at the end. */
-typedef size_t (*edge_jpeg_fill)(void *reader, unsigned char *buffer, size_t size);
-
-#define READ_BYTES 16384
-
 struct edge_jpeg {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_error_mgr err;
-    struct jpeg_source_mgr source;
     jmp_buf jump;
-    edge_jpeg_fill fill;
-    void *reader;
-    unsigned char *buffer;
     char message[JMSG_LENGTH_MAX];
 };
 
@@ -61,50 +49,13 @@ struct edge_jpeg *edge_jpeg_new(void) {
 
 const char *edge_jpeg_message(const struct edge_jpeg *d) { return d->message; }
 
-static void init_source(j_decompress_ptr cinfo) { (void)cinfo; }
-
-static boolean fill_input_buffer(j_decompress_ptr cinfo) {
-    struct edge_jpeg *d = cinfo->client_data;
-    size_t n = d->fill(d->reader, d->buffer, READ_BYTES);
-    if (n == 0) ERREXIT(cinfo, JERR_INPUT_EOF);
-    cinfo->src->next_input_byte = d->buffer;
-    cinfo->src->bytes_in_buffer = n;
-    return TRUE;
-}
-
-static void skip_input_data(j_decompress_ptr cinfo, long count) {
-    struct jpeg_source_mgr *src = cinfo->src;
-    while (count > (long)src->bytes_in_buffer) {
-        count -= (long)src->bytes_in_buffer;
-        fill_input_buffer(cinfo);
-    }
-    if (count > 0) {
-        src->next_input_byte += count;
-        src->bytes_in_buffer -= (size_t)count;
-    }
-}
-
-static void term_source(j_decompress_ptr cinfo) { (void)cinfo; }
-
-/* Reads from `size` bytes at `data`, or, when `fill` is given, from what it
- * yields. Then reads the header: the frame's size, its colour space
- * (`JCS_*`) and whether it is progressive. 0, or -1 with a message. */
-int edge_jpeg_header(struct edge_jpeg *d, const unsigned char *data, size_t size, edge_jpeg_fill fill,
-                     void *reader, unsigned *width, unsigned *height, int *color_space, int *progressive) {
+/* Reads from `size` bytes at `data`: the header, with the frame's size, its
+ * colour space (`JCS_*`) and whether it is progressive. 0, or -1 with a
+ * message. */
+int edge_jpeg_header(struct edge_jpeg *d, const unsigned char *data, size_t size, unsigned *width,
+                     unsigned *height, int *color_space, int *progressive) {
     if (setjmp(d->jump)) return -1;
-    if (fill) {
-        d->buffer = d->cinfo.mem->alloc_small((j_common_ptr)&d->cinfo, JPOOL_PERMANENT, READ_BYTES);
-        d->fill = fill;
-        d->reader = reader;
-        d->source.init_source = init_source;
-        d->source.fill_input_buffer = fill_input_buffer;
-        d->source.skip_input_data = skip_input_data;
-        d->source.resync_to_restart = jpeg_resync_to_restart;
-        d->source.term_source = term_source;
-        d->cinfo.src = &d->source;
-    } else {
-        jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
-    }
+    jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
     jpeg_read_header(&d->cinfo, TRUE);
     *width = d->cinfo.image_width;
     *height = d->cinfo.image_height;

@@ -11,7 +11,6 @@
 //! grey.
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
-use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -25,8 +24,6 @@ const JCS_GRAYSCALE: c_int = 1;
 const JCS_CMYK: c_int = 4;
 const JCS_YCCK: c_int = 5;
 
-type Fill = unsafe extern "C" fn(reader: *mut c_void, buffer: *mut u8, size: usize) -> usize;
-
 unsafe extern "C" {
     fn edge_jpeg_new() -> *mut c_void;
     fn edge_jpeg_message(d: *const c_void) -> *const c_char;
@@ -35,8 +32,6 @@ unsafe extern "C" {
         d: *mut c_void,
         data: *const u8,
         size: usize,
-        fill: Option<Fill>,
-        reader: *mut c_void,
         width: *mut c_uint,
         height: *mut c_uint,
         color_space: *mut c_int,
@@ -68,30 +63,6 @@ pub struct Frame {
     pub progressive: bool,
 }
 
-/// A reader the library pulls bytes from, and what went wrong reading it.
-struct Feed<'a> {
-    reader: &'a mut dyn Read,
-    error: Option<io::Error>,
-}
-
-/// The shim's fill callback: `feed` is a [`Feed`].
-unsafe extern "C" fn fill(feed: *mut c_void, buffer: *mut u8, size: usize) -> usize {
-    // SAFETY: `feed` is the boxed `Feed` the decoder owns, alive while the
-    // library is, and `buffer` is the shim's own buffer of `size` bytes,
-    // which nothing else touches meanwhile.
-    let (feed, buffer) = unsafe { (&mut *feed.cast::<Feed>(), std::slice::from_raw_parts_mut(buffer, size)) };
-    loop {
-        match feed.reader.read(buffer) {
-            Ok(n) => return n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                feed.error = Some(e);
-                return 0;
-            }
-        }
-    }
-}
-
 /// One JPEG being decoded: its header read by [`Decoder::new`], its rows by
 /// [`Decoder::read_rows`] after [`Decoder::start`].
 pub struct Decoder<'a> {
@@ -100,49 +71,30 @@ pub struct Decoder<'a> {
     pub frame: Frame,
     /// The output size once started.
     size: Option<(u32, u32)>,
-    /// The reader the library reads from, if not bytes.
-    feed: Option<Box<Feed<'a>>>,
-    /// The bytes the library reads from, if not a reader.
+    /// The bytes the library reads from.
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Decoder<'a> {
     /// Reads the header of the JPEG in `input`.
     pub fn new(input: &'a [u8]) -> Result<Decoder<'a>, Error> {
-        Decoder::open(input, None)
-    }
-
-    /// Reads the header of the JPEG `reader` yields (read as the decoder goes).
-    pub fn from_reader(reader: &'a mut dyn Read) -> Result<Decoder<'a>, Error> {
-        Decoder::open(&[], Some(Box::new(Feed { reader, error: None })))
-    }
-
-    fn open(input: &'a [u8], mut feed: Option<Box<Feed<'a>>>) -> Result<Decoder<'a>, Error> {
         // SAFETY: the shim allocates and initialises the decoder, or returns null.
         let raw = NonNull::new(unsafe { edge_jpeg_new() })
             .ok_or_else(|| Error::Overloaded("no memory is left to start decoding the JPEG".into()))?;
-        let (callback, reader): (Option<Fill>, *mut c_void) = match &mut feed {
-            Some(feed) => (Some(fill), (&mut **feed as *mut Feed).cast()),
-            None => (None, std::ptr::null_mut()),
-        };
         let mut decoder = Decoder {
             raw,
             frame: Frame { width: 0, height: 0, channels: 0, cmyk: false, progressive: false },
             size: None,
-            feed,
             _input: PhantomData,
         };
         let (mut width, mut height, mut color_space, mut progressive) = (0, 0, 0, 0);
-        // SAFETY: `input` (or the feed, which the decoder owns) outlives the
-        // library's use of it, as the decoder's lifetime says; the outputs
-        // are valid for writes.
+        // SAFETY: `input` outlives the library's use of it, as the decoder's
+        // lifetime says; the outputs are valid for writes.
         let status = unsafe {
             edge_jpeg_header(
                 raw.as_ptr(),
                 input.as_ptr(),
                 input.len(),
-                callback,
-                reader,
                 &mut width,
                 &mut height,
                 &mut color_space,
@@ -203,9 +155,6 @@ impl<'a> Decoder<'a> {
     fn check(&self, status: c_int) -> Result<(), Error> {
         if status >= 0 {
             return Ok(());
-        }
-        if let Some(e) = self.feed.as_ref().and_then(|feed| feed.error.as_ref()) {
-            return Err(Error::UnsupportedImage(format!("the JPEG cannot be decoded: {e}")));
         }
         // SAFETY: after a failed call the shim holds a NUL-terminated message.
         let message = unsafe { CStr::from_ptr(edge_jpeg_message(self.raw.as_ptr())) }.to_string_lossy();
@@ -317,41 +266,6 @@ mod tests {
                 assert!(db > 40.0, "{name} at 1/{denominator}: {db:.1} dB against jpeg-decoder");
             }
         }
-    }
-
-    #[test]
-    fn a_reader_read_as_it_goes_gives_the_same_pixels() {
-        struct Chunks<'a>(&'a [u8]);
-        impl Read for Chunks<'_> {
-            fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-                // A few bytes at a time, to cross every boundary.
-                let n = self.0.len().min(buffer.len()).min(777);
-                buffer[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let jpeg = fixtures::photo_jpeg(120, 90, false);
-        let (_, _, whole) = decode(&jpeg, 2).unwrap();
-        let mut source = Chunks(&jpeg);
-        let mut decoder = Decoder::from_reader(&mut source).unwrap();
-        let (w, h) = decoder.start(2).unwrap();
-        let mut pixels = vec![0; (w * h * 4) as usize];
-        let mut done = 0;
-        while done < h as usize {
-            done += decoder.read_rows(&mut pixels[done * w as usize * 4..]).unwrap();
-        }
-        assert_eq!(pixels, whole);
-
-        // A reader's error is the decoder's.
-        struct Failing;
-        impl Read for Failing {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::Error::new(io::ErrorKind::InvalidData, "a coefficient out of range"))
-            }
-        }
-        let err = Decoder::from_reader(&mut Failing).err().unwrap();
-        assert!(matches!(&err, Error::UnsupportedImage(m) if m.contains("a coefficient out of range")), "{err:?}");
     }
 
     #[test]
