@@ -1,8 +1,9 @@
-/* snprintf for the worker's C code: libjpeg formats its error messages with
- * it (integers in decimal or hex, with a width and zero padding; characters;
- * strings). Other conversions are copied as written. Named edge_snprintf so
- * that the host's tests can call it beside the host's own snprintf; the
- * wasm32 build, which has no other, exports it as snprintf too. */
+/* snprintf and vsnprintf for the worker's C code: libjpeg and libaom format
+ * their error messages with them (integers in decimal or hex, with a width
+ * and zero padding; characters; strings). Other conversions are copied as
+ * written. Named edge_snprintf and edge_vsnprintf so that the host's tests
+ * can call them beside the host's own; the wasm32 build, which has no
+ * other, exports them as snprintf and vsnprintf. */
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -33,10 +34,8 @@ static void number(struct out *out, unsigned long value, int negative, unsigned 
     while (n) put(out, digits[--n]);
 }
 
-int edge_snprintf(char *buffer, size_t size, const char *format, ...) {
+int edge_vsnprintf(char *buffer, size_t size, const char *format, va_list args) {
     struct out out = {buffer, size, 0};
-    va_list args;
-    va_start(args, format);
     for (const char *p = format; *p; p++) {
         if (*p != '%') {
             put(&out, *p);
@@ -81,11 +80,19 @@ int edge_snprintf(char *buffer, size_t size, const char *format, ...) {
             if (!*p) p--;
         }
     }
-    va_end(args);
     if (size) buffer[out.length < size ? out.length : size - 1] = '\0';
     return (int)out.length;
 }
 
+int edge_snprintf(char *buffer, size_t size, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    int length = edge_vsnprintf(buffer, size, format, args);
+    va_end(args);
+    return length;
+}
+
 #ifdef __wasm__
 int snprintf(char *buffer, size_t size, const char *format, ...) __attribute__((alias("edge_snprintf")));
+int vsnprintf(char *buffer, size_t size, const char *format, va_list args) __attribute__((alias("edge_vsnprintf")));
 #endif

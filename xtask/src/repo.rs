@@ -40,9 +40,13 @@ impl Repo {
     }
 
     /// Builds a worker of this repository with `flags`, as `cargo edge
-    /// build` would (edge-fn's C code needs clang, checked first).
+    /// build` would (edge-fn's C code needs clang, and its AVIF encoder
+    /// CMake: checked first).
     pub fn build(&self, flags: &BuildFlags) -> Result<Report> {
         setup::check_c_toolchain()?;
+        if flags.features.iter().flat_map(|f| f.split(',')).any(|f| f.trim() == "avif") {
+            setup::check_cmake()?;
+        }
         cargo_edge::build(flags)
     }
 

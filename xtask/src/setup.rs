@@ -1,8 +1,8 @@
 //! Installs what this repository's commands need and a fresh checkout
 //! lacks: the npm packages (wrangler, and the project's Node.js); checks
 //! for the C toolchain edge-fn's C code needs (clang and llvm-ar 19 or
-//! newer), naming the packages to install when it is missing. (The wasm32
-//! target is the pipeline's own setup.)
+//! newer, and CMake for the AVIF build), naming the packages to install
+//! when it is missing. (The wasm32 target is the pipeline's own setup.)
 
 use std::path::Path;
 use std::process::Command;
@@ -52,6 +52,24 @@ fn check_c_toolchain_with(cc: &Path, ar: &Path) -> Result<()> {
              Wasm exception handling); {INSTALL}",
             cc.display(),
             found.map_or("of an unknown version".to_owned(), |major| major.to_string())
+        ),
+    }
+}
+
+/// Checks that CMake runs: edge-fn's AVIF encoder (libaom, the `avif`
+/// feature) is built by it (`libaom-sys`, with `edge-fn/libc/wasm32.cmake`).
+pub fn check_cmake() -> Result<()> {
+    check_cmake_with(Path::new("cmake"))
+}
+
+fn check_cmake_with(cmake: &Path) -> Result<()> {
+    match Command::new(cmake).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => bail!(
+            "`{}` cannot be run: the AVIF build (`--features avif`) compiles libaom with CMake; install \
+             cmake 3.19 or newer (Debian, Ubuntu: `apt-get install cmake`; Fedora: `dnf install cmake`; \
+             macOS: `brew install cmake`)",
+            cmake.display()
         ),
     }
 }
@@ -141,6 +159,14 @@ mod tests {
         assert!(err.contains("`/bin/false` cannot be run"), "{err}");
         // The repository's own scripts find a clang new enough on this machine.
         check_c_toolchain().unwrap();
+    }
+
+    #[test]
+    fn a_missing_cmake_names_the_package() {
+        let err = check_cmake_with("/nonexistent/cmake".as_ref()).unwrap_err().to_string();
+        assert!(err.contains("--features avif") && err.contains("apt-get install cmake"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        check_cmake_with(&tool(dir.path(), "cmake", "cmake version 3.25.1")).unwrap();
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub fn run(repo: &Repo, extra_args: &[String]) -> Result<()> {
     let progress = repo.progress();
     edge_pipeline::setup::ensure_wasm_target(&repo.root, &progress)?;
     setup::check_c_toolchain()?;
+    // The end-to-end tests and the quality section build the AVIF worker.
+    setup::check_cmake()?;
     setup::ensure_npm_packages(&repo.root, &progress)?;
     progress.status("Testing", "workspace (unit tests, then the workers in workerd)");
     let status = repo

@@ -17,3 +17,14 @@ size_t fread(void *, size_t, size_t, FILE *);
 size_t fwrite(const void *, size_t, size_t, FILE *);
 int fflush(FILE *);
 int ferror(FILE *);
+#include <stdarg.h>
+int vsnprintf(char *buffer, size_t size, const char *format, va_list args);
+#define SEEK_SET 0
+#define SEEK_CUR 1
+#define SEEK_END 2
+FILE *fopen(const char *, const char *);
+int fclose(FILE *);
+int feof(FILE *);
+int fseek(FILE *, long, int);
+int fscanf(FILE *, const char *, ...);
+int fputc(int, FILE *);

@@ -10,3 +10,8 @@ void free(void *);
 void qsort(void *, size_t, size_t, int (*)(const void *, const void *));
 _Noreturn void exit(int);
 static inline int abs(int x) { return x < 0 ? -x : x; }
+static inline long long llabs(long long x) { return x < 0 ? -x : x; }
+static inline long labs(long x) { return x < 0 ? -x : x; }
+long strtol(const char *, char **, int);
+unsigned long strtoul(const char *, char **, int);
+int rand(void);

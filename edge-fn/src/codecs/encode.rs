@@ -56,7 +56,9 @@ pub fn encode(image: Rgba, format: OutputFormat, settings: &Settings, exif: Opti
             mozjpeg::encode(&pixels, (width, height), quality, effort, exif, &mut out)?;
         }
         OutputFormat::Gif => return Err(Error::Encode("only animations are encoded as GIF".into())),
-        OutputFormat::Avif => avif::encode(&pixels, width, height, quality, &mut out).map_err(|e| failed(&e))?,
+        OutputFormat::Avif => {
+            avif::encode(&pixels, (width, height), alpha, quality, &mut out).map_err(|e| failed(&e))?
+        }
         OutputFormat::WebP => {
             let settings = webp::Settings { quality, method: if fast { 0 } else { webp::METHOD } };
             webp::encode(&pixels, width, height, alpha, settings, &mut out).map_err(|e| failed(&e))?;

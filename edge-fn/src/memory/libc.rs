@@ -1,9 +1,10 @@
-//! The few C library functions the worker's C code (libwebp, libjpeg) calls,
-//! on `wasm32-unknown-unknown`, which has no libc: allocation through the
-//! worker's own heap (so C buffers count against the same cap, see
-//! `memory::heap`), `qsort` and `exit`. Their headers are in
+//! The few C library functions the worker's C code (libwebp, libjpeg,
+//! libaom) calls, on `wasm32-unknown-unknown`, which has no libc: allocation
+//! through the worker's own heap (so C buffers count against the same cap,
+//! see `memory::heap`), `qsort` and `exit`. Their headers are in
 //! `edge-fn/libc/include`; the memory and math functions come from Rust's
-//! compiler-builtins, and setjmp/longjmp and snprintf are C (`edge-fn/libc`).
+//! compiler-builtins, and setjmp/longjmp, snprintf, the string and number
+//! functions and the (failing) file functions are C (`edge-fn/libc`).
 //! On the host the system's libc serves, and this module only offers the
 //! sort for tests.
 

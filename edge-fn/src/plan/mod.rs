@@ -137,7 +137,7 @@ pub fn plan(header: &Header, options: &Options, accepted: Accepted) -> Result<Pl
             None | Some(FormatChoice::Json) => false,
         };
         let pixels = u64::from(layout.canvas.0) * u64::from(layout.canvas.1);
-        let with_avif = Memory { encode: buffers + pixels * avif::BYTES_PER_PIXEL, ..memory };
+        let with_avif = Memory { encode: buffers + avif::encoder_bytes(pixels), ..memory };
         let avif = avif::ENABLED
             && wants_avif
             && layout.canvas.0.max(layout.canvas.1) <= avif::MAX_SIDE

@@ -4,7 +4,11 @@
 //! 2. The module still honours the contract wasm-bindgen generated the JS glue
 //!    for: it imports nothing the glue does not provide, and exports everything
 //!    the glue and the entry call. Both sides are read from the modules'
-//!    import and export sections, not from JS text.
+//!    import and export sections, not from JS text. Nothing is imported from
+//!    `env`, where the linker leaves the symbols no object defined (a C
+//!    library function the C code calls, an `extern` block without its
+//!    library): the glue would import them from an ES module `env`, which
+//!    workerd does not have, and the Worker would fail to start.
 //! 3. A smoke test in V8 (Node.js): the module compiles and instantiates, and
 //!    how long that takes is measured against Cloudflare's startup limit.
 
@@ -66,6 +70,16 @@ pub fn run(wasm: &[u8], contract: &Contract, node: Option<&Path>, scratch: &Path
 
 fn check_contract(wasm: &[u8], contract: &Contract) -> Result<()> {
     let (imports, exports) = imports_and_exports(wasm)?;
+    let undefined: Vec<&str> = imports.iter().filter(|(m, _)| m == "env").map(|(_, n)| n.as_str()).collect();
+    if !undefined.is_empty() {
+        bail!(
+            "the module imports {} from `env`: symbols the linked code uses and nothing defines (C \
+             library functions for C code, or an `extern` block whose library is not linked). \
+             workerd has no module `env`; define them in the crate (e.g. `#[unsafe(no_mangle)] \
+             extern \"C\" fn`, or C compiled by its build script) or remove their callers",
+            undefined.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
     if let Some((module, name)) = imports.difference(&contract.imports).next() {
         bail!(
             "the module imports `{module}`.`{name}`, which the JS glue does not provide; a stage \
@@ -184,14 +198,18 @@ fn smoke_test(wasm: &[u8], node: &Path, scratch: &Path) -> Result<Duration> {
 mod tests {
     use super::*;
 
-    /// A module importing `env.log` and exporting its memory as `memory`.
+    /// A module importing `wbg.log` and exporting its memory as `memory`.
     fn module() -> Vec<u8> {
+        module_importing_from("wbg")
+    }
+
+    fn module_importing_from(import_module: &str) -> Vec<u8> {
         let mut m = wasm_encoder::Module::new();
         let mut types = wasm_encoder::TypeSection::new();
         types.ty().function([], []);
         m.section(&types);
         let mut imports = wasm_encoder::ImportSection::new();
-        imports.import("env", "log", wasm_encoder::EntityType::Function(0));
+        imports.import(import_module, "log", wasm_encoder::EntityType::Function(0));
         m.section(&imports);
         let mut memories = wasm_encoder::MemorySection::new();
         memories.memory(wasm_encoder::MemoryType {
@@ -223,16 +241,16 @@ mod tests {
     #[test]
     fn accepts_a_module_that_keeps_the_contract_and_times_it() {
         let dir = tempfile::tempdir().unwrap();
-        let validated = run(&module(), &contract(&[("env", "log")], &["memory"]), dir.path()).unwrap();
+        let validated = run(&module(), &contract(&[("wbg", "log")], &["memory"]), dir.path()).unwrap();
         assert!(validated.startup.is_some_and(|s| s < Duration::from_secs(5)));
-        let without_node = super::run(&module(), &contract(&[("env", "log")], &["memory"]), None, dir.path());
+        let without_node = super::run(&module(), &contract(&[("wbg", "log")], &["memory"]), None, dir.path());
         assert!(without_node.unwrap().startup.is_none(), "validated, startup unmeasured");
     }
 
     #[test]
     fn names_a_missing_export() {
         let dir = tempfile::tempdir().unwrap();
-        let err = run(&module(), &contract(&[("env", "log")], &["memory", "fetch"]), dir.path()).unwrap_err();
+        let err = run(&module(), &contract(&[("wbg", "log")], &["memory", "fetch"]), dir.path()).unwrap_err();
         assert!(err.to_string().contains("`fetch`"), "{err}");
     }
 
@@ -240,7 +258,15 @@ mod tests {
     fn names_an_import_the_glue_does_not_provide() {
         let dir = tempfile::tempdir().unwrap();
         let err = run(&module(), &contract(&[], &["memory"]), dir.path()).unwrap_err();
-        assert!(err.to_string().contains("`env`.`log`"), "{err}");
+        assert!(err.to_string().contains("`wbg`.`log`"), "{err}");
+    }
+
+    #[test]
+    fn names_symbols_nothing_defines() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = module_importing_from("env");
+        let err = run(&wasm, &contract(&[("env", "log")], &["memory"]), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("imports `log` from `env`"), "{err}");
     }
 
     #[test]

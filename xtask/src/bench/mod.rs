@@ -36,6 +36,8 @@ pub fn run(repo: &Repo, args: &BenchArgs) -> Result<()> {
     let progress = repo.progress();
     edge_pipeline::setup::ensure_wasm_target(&repo.root, &progress)?;
     setup::check_c_toolchain()?;
+    // The end-to-end tests and the quality section build the AVIF worker.
+    setup::check_cmake()?;
     setup::ensure_npm_packages(&repo.root, &progress)?;
     let dir = repo.root.join("target/bench");
     let peers = Peers::ensure(&dir, &repo.cargo, &progress)?;

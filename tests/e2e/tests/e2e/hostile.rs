@@ -97,20 +97,40 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         ("webp lossless 8 MP", fixtures::encode(&fixtures::gradient(3200, 2400), ImageFormat::WebP), "w=1024&f=jpeg"),
         ("enlarge", fixtures::photo_jpeg(300, 200, false), "w=1800&fit=contain"),
     ];
+    plan_bounds_memory(&ctx.worker, None, classes).map(drop)
+}
+
+/// For each `(name, image, query)`, the Wasm memory of a fresh instance of
+/// `worker` after the request (sent with `accept` when given) is at most its
+/// memory before plus the request's plan and source reservation. Returns
+/// the content type of each answer.
+pub fn plan_bounds_memory(
+    worker: &Worker,
+    accept: Option<&str>,
+    classes: Vec<(&str, Vec<u8>, &str)>,
+) -> Result<Vec<String>, String> {
+    let send = |query: &str, body: Vec<u8>| {
+        let mut request = minreq::post(worker.url(query)).with_body(body).with_timeout(REQUEST_TIMEOUT_SECS);
+        if let Some(accept) = accept {
+            request = request.with_header("accept", accept);
+        }
+        request.send().map_err(|e| format!("{query}: {e}"))
+    };
     let tiny = fixtures::encode(&fixtures::gradient(1, 1), ImageFormat::Png);
-    let mut failures = Vec::new();
+    let (mut failures, mut types) = (Vec::new(), Vec::new());
     for (name, bytes, query) in classes {
-        fresh_instance(&ctx.worker)?;
-        let base_res = post(ctx, "/?f=png", tiny.clone())?;
+        fresh_instance(worker)?;
+        let base_res = send("/?f=png", tiny.clone())?;
         let base = timing(&base_res, "wasm-memory")?;
-        fresh_instance(&ctx.worker)?;
-        let res = post(ctx, &format!("/?{query}"), bytes)?;
+        fresh_instance(worker)?;
+        let res = send(&format!("/?{query}"), bytes)?;
         ensure!(res.status_code == 200, "{name}: {} {}", res.status_code, String::from_utf8_lossy(res.as_bytes()));
         let (memory, plan, source) = (timing(&res, "wasm-memory")?, timing(&res, "plan")?, timing(&res, "source")?);
         let bound = base + plan + source;
         let mib = |b: u64| b as f64 / 1048576.0;
         println!(
-            "    {name}: Wasm memory {:.1} MiB, bound {:.1} MiB (base {:.1} + plan {:.1} + source {:.1})",
+            "    {name}: {}, Wasm memory {:.1} MiB, bound {:.1} MiB (base {:.1} + plan {:.1} + source {:.1})",
+            res.header("content-type").unwrap_or_default(),
             mib(memory),
             mib(bound),
             mib(base),
@@ -120,9 +140,10 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
         if memory > bound {
             failures.push(format!("{name}: {memory} bytes > {bound}"));
         }
+        types.push(res.header("content-type").unwrap_or_default().to_owned());
     }
     ensure!(failures.is_empty(), "the plan is not an upper bound: {failures:?}");
-    Ok(())
+    Ok(types)
 }
 
 /// Items each built to get around one bound.

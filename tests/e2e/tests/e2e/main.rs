@@ -262,44 +262,77 @@ fn a_build_that_keeps_panic_messages_recovers_too(_: &Ctx) -> Result<(), String>
 }
 
 /// A build with the `avif` feature answers AVIF to clients that accept it
-/// (within 1200 px a side) and WebP past that. The file is checked by its
-/// container (`ftyp` brand, `ispe` size); no AV1 decoder runs here.
+/// (within 1200 px a side) and WebP past that. Every AVIF answer is decoded
+/// independently (sharp: libheif's AV1 decoder) and held to a PSNR floor
+/// against the worker's lossless rendition of the same pixels; its memory
+/// stays within the plan, on noise with alpha (the encoder's worst case)
+/// and on a photograph.
 fn the_avif_build_answers_avif_where_accepted(ctx: &Ctx) -> Result<(), String> {
-    let build = worker::build("build-avif", &["--features", "avif", "--max-gzip-bytes", "800000"])?;
+    let build = worker::build("build-avif", &["--features", "avif", "--max-gzip-bytes", AVIF_BUILD_MAX_GZIP])?;
     let worker = Worker::start(&build, &WORKER_VARS)?;
+    const ACCEPT: &str = "image/avif,image/webp,*/*";
     let send = |query: &str, body: Vec<u8>| {
         minreq::post(worker.url(query))
-            .with_header("accept", "image/avif,image/webp,*/*")
+            .with_header("accept", ACCEPT)
             .with_body(body)
             .with_timeout(REQUEST_TIMEOUT_SECS)
             .send()
             .map_err(|e| e.to_string())
     };
+    // The photo opaque at 300x200 (4:4:4, one plane set); the gradient with
+    // transparency at 160x120 (its alpha plane encoded beside the colour).
     let photo = fixtures::photo_jpeg(900, 600, false);
-    let res = send("/?w=300&f=auto", photo.clone())?;
-    ensure!(res.status_code == 200, "{} {}", res.status_code, String::from_utf8_lossy(res.as_bytes()));
-    ensure!(res.header("content-type") == Some("image/avif"), "{:?}", res.header("content-type"));
-    ensure!(res.header("vary") == Some("Accept"), "{:?}", res.header("vary"));
-    let avif = res.as_bytes();
-    ensure!(avif.get(4..12) == Some(&b"ftypavif"[..]), "not an AVIF file");
-    let at = avif.windows(4).position(|b| b == b"ispe").ok_or("no ispe box")? + 8;
-    let read = |i: usize| avif.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    ensure!((read(at), read(at + 4)) == (Some(300), Some(200)), "ispe {:?}", (read(at), read(at + 4)));
-    // Decoded independently (sharp: libheif's AV1 decoder), against the
-    // worker's lossless rendition of the same pixels: at the default quality
-    // (85) at least 30 dB.
-    let decoded = edge_fn_e2e::sharp::decode(avif)?;
-    let lossless = send("/?w=300&f=png", photo.clone())?;
-    let lossless = image::load_from_memory(lossless.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
-    ensure!(decoded.dimensions() == (300, 200), "sharp decodes {:?}", decoded.dimensions());
-    let psnr = fixtures::psnr(&decoded, &lossless);
-    println!("    AVIF 300x200 at q85: PSNR {psnr:.1} dB against the lossless rendition (sharp decodes it)");
-    ensure!(psnr >= 30.0, "AVIF PSNR {psnr:.1} dB, under the 30 dB floor");
+    let translucent = fixtures::encode(&fixtures::gradient(320, 240), ImageFormat::Png);
+    for (name, source, query, size, floor) in [
+        ("photo", &photo, "w=300&f=auto", (300, 200), 30.0),
+        ("gradient with alpha", &translucent, "w=160&f=avif", (160, 120), 30.0),
+    ] {
+        let res = send(&format!("/?{query}"), source.clone())?;
+        ensure!(res.status_code == 200, "{name}: {} {}", res.status_code, String::from_utf8_lossy(res.as_bytes()));
+        ensure!(res.header("content-type") == Some("image/avif"), "{name}: {:?}", res.header("content-type"));
+        let avif = res.as_bytes();
+        ensure!(avif.get(4..12) == Some(&b"ftypavif"[..]), "{name}: not an AVIF file");
+        let at = avif.windows(4).position(|b| b == b"ispe").ok_or("no ispe box")? + 8;
+        let read = |i: usize| avif.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        ensure!(
+            (read(at), read(at + 4)) == (Some(size.0), Some(size.1)),
+            "{name}: ispe {:?}",
+            (read(at), read(at + 4))
+        );
+        let decoded = edge_fn_e2e::sharp::decode(avif)?;
+        let lossless = send(&format!("/?{query}&f=png"), source.clone())?;
+        let lossless = image::load_from_memory(lossless.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
+        ensure!(decoded.dimensions() == size, "{name}: sharp decodes {:?}", decoded.dimensions());
+        // RGBA PSNR: the alpha plane counts as much as each colour.
+        let psnr = fixtures::psnr(&decoded, &lossless);
+        println!(
+            "    AVIF {name} {}x{} at q85: {} bytes, PSNR {psnr:.1} dB (sharp decodes it)",
+            size.0,
+            size.1,
+            avif.len()
+        );
+        ensure!(psnr >= floor, "{name}: AVIF PSNR {psnr:.1} dB, under the {floor} dB floor");
+        if name == "gradient with alpha" {
+            let alpha_error = decoded.pixels().zip(lossless.pixels()).map(|(a, b)| a[3].abs_diff(b[3])).max();
+            ensure!(alpha_error <= Some(12), "{name}: alpha off by up to {alpha_error:?}");
+        }
+    }
+    let noise = fixtures::encode(&fixtures::noise(800, 800), ImageFormat::Png);
+    let classes = vec![
+        ("noise with alpha to avif", noise, "f=avif"),
+        ("photo to avif", fixtures::photo_jpeg(1600, 1200, false), "w=800&f=auto"),
+    ];
+    let types = hostile::plan_bounds_memory(&worker, Some(ACCEPT), classes)?;
+    ensure!(types.iter().all(|t| t == "image/avif"), "both within the plan answer AVIF: {types:?}");
     let webp = fixtures::encode(&fixtures::gradient(1300, 20), ImageFormat::Png);
     expect_image(&send("/?f=avif", webp)?, ImageFormat::WebP, 1300, 20).map_err(|e| format!("past 1200 px: {e}"))?;
     expect_image(&post(ctx, "/?w=300&f=avif", photo)?, ImageFormat::WebP, 300, 200)
         .map_err(|e| format!("the default build has no AVIF: {e}"))
 }
+
+/// The upload budget of the AVIF build (`--max-gzip-bytes`): the default
+/// build's and libaom's encoder.
+const AVIF_BUILD_MAX_GZIP: &str = "1300000";
 
 fn a_unicode_host_name_is_a_400_naming_punycode(ctx: &Ctx) -> Result<(), String> {
     let res = minreq::get(ctx.worker.url("/"))

@@ -1,8 +1,9 @@
 //! The quality-per-byte section of `cargo xtask bench` (see
 //! `tests/src/quality_bench.rs`), which installs the peers and the photos,
 //! builds both workers and calls this with:
-//! `--ours DIR --ours-avif DIR --node PATH --sharp-script FILE --photos DIR --scratch DIR --runs N --json FILE`.
-//! Prints a table and writes the figures as JSON.
+//! `--ours DIR --ours-avif DIR --node PATH --sharp-script FILE --photos DIR --scratch DIR --runs N --json FILE`,
+//! and `--avif-only yes` to measure the AVIF build's cases alone (a point of
+//! the AVIF frontier). Prints a table and writes the figures as JSON.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -26,7 +27,7 @@ struct Case {
     peer: &'static str,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case { name: "webp", format: "webp", accept: None, avif_build: false, peer: "webp" },
     Case { name: "jpeg (progressive)", format: "jpeg", accept: None, avif_build: false, peer: "jpeg" },
     Case { name: "baseline-jpeg", format: "baseline-jpeg", accept: None, avif_build: false, peer: "jpeg" },
@@ -36,6 +37,13 @@ const CASES: [Case; 4] = [
         accept: Some("image/avif,image/webp,*/*"),
         avif_build: true,
         peer: "webp",
+    },
+    Case {
+        name: "auto (avif, vs avif)",
+        format: "auto",
+        accept: Some("image/avif,image/webp,*/*"),
+        avif_build: true,
+        peer: "avif",
     },
 ];
 
@@ -56,6 +64,8 @@ fn run() -> Result<(), String> {
         fixtures::encode(&fixtures::detailed(1600, 1200), ImageFormat::Png),
     ));
 
+    let avif_only = args.value("--avif-only").is_ok();
+    let cases: Vec<&Case> = CASES.iter().filter(|c| c.avif_build || !avif_only).collect();
     let ours = Worker::start(&args.path("--ours")?, &[])?;
     let ours_avif = Worker::start(&args.path("--ours-avif")?, &[])?;
     let mut rows = Vec::new();
@@ -65,7 +75,7 @@ fn run() -> Result<(), String> {
             let reference_file = scratch.join("reference.png");
             std::fs::write(&reference_file, &reference.body).map_err(|e| e.to_string())?;
             let reference = decode(&reference.body, "image/png")?;
-            for case in &CASES {
+            for case in &cases {
                 println!("  {name} -> {width} px {}", case.name);
                 let worker = if case.avif_build { &ours_avif } else { &ours };
                 let query = format!("/?w={width}&f={}", case.format);
@@ -90,9 +100,18 @@ fn run() -> Result<(), String> {
                 let output = scratch.join(format!("peer.{}", case.peer));
                 let found = bench::search_quality(score, |quality| {
                     let bytes = peer.encode(&reference_file, case.peer, quality, &output)?;
-                    let encoded = std::fs::read(&output).map_err(|e| e.to_string())?;
-                    let mime = if case.peer == "jpeg" { "image/jpeg" } else { "image/webp" };
-                    Ok((bytes, bench::ssimulacra2(&reference, &decode(&encoded, mime)?)?))
+                    let pixels = match case.peer {
+                        "avif" => {
+                            let png = scratch.join("peer.png");
+                            peer.decode(&output, &png)?;
+                            decode(&std::fs::read(&png).map_err(|e| e.to_string())?, "image/png")?
+                        }
+                        format => {
+                            let encoded = std::fs::read(&output).map_err(|e| e.to_string())?;
+                            decode(&encoded, if format == "jpeg" { "image/jpeg" } else { "image/webp" })?
+                        }
+                    };
+                    Ok((bytes, bench::ssimulacra2(&reference, &pixels)?))
                 })?;
                 rows.push(Row {
                     photo: name.clone(),
@@ -112,7 +131,7 @@ fn run() -> Result<(), String> {
     peer.stop();
 
     print_table(&rows);
-    let summary: Vec<Value> = CASES
+    let summary: Vec<Value> = cases
         .iter()
         .map(|case| {
             let of = |width: Option<u32>| -> Vec<&Row> {
