@@ -4,6 +4,12 @@
 //! Where it is built in, `format=auto` prefers it for clients that accept
 //! it, within [`MAX_SIDE`] and the memory plan; beyond those, and in builds
 //! without it, AVIF requests get WebP, as Cloudflare does past its limit.
+//! [`TUNING`] was chosen on the frontier `cargo xtask bench` measures
+//! (docs/measurements.md, "AVIF through libaom"): speed 7 spent about 3%
+//! fewer bytes but came within a few ms of the 300 ms goal at 800 px, speed
+//! 9 a third of the time for 14–21% more. The feature stays out of the
+//! default build: it does not reach sharp's AVIF bytes, and costs about
+//! 690 KB of upload gzip and 8× libwebp's encoding time.
 
 /// Whether this build can encode AVIF.
 pub const ENABLED: bool = cfg!(feature = "avif");

@@ -10,7 +10,7 @@
 //!   chunks and blocks before any decoder runs (JPEG scans, metadata,
 //!   animation frames).
 //! - [`encode`]: PNG, and the C encoders [`mozjpeg`] (JPEG), [`webp`]
-//!   (libwebp) and [`avif`] (rav1e, optional); [`frames`]: animated GIF and
+//!   (libwebp) and [`avif`] (libaom, optional); [`frames`]: animated GIF and
 //!   WebP, frame by frame; [`exif`]: the metadata a JPEG result carries.
 //!
 //! May use `pixels`, `memory`, `error` and `limits`; nothing above.

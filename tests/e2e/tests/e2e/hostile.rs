@@ -103,12 +103,12 @@ pub fn the_plan_bounds_the_wasm_memory_of_every_input_class(ctx: &Ctx) -> Result
 /// For each `(name, image, query)`, the Wasm memory of a fresh instance of
 /// `worker` after the request (sent with `accept` when given) is at most its
 /// memory before plus the request's plan and source reservation. Returns
-/// the content type of each answer.
+/// each answer's content type and body.
 pub fn plan_bounds_memory(
     worker: &Worker,
     accept: Option<&str>,
     classes: Vec<(&str, Vec<u8>, &str)>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     let send = |query: &str, body: Vec<u8>| {
         let mut request = minreq::post(worker.url(query)).with_body(body).with_timeout(REQUEST_TIMEOUT_SECS);
         if let Some(accept) = accept {
@@ -117,7 +117,7 @@ pub fn plan_bounds_memory(
         request.send().map_err(|e| format!("{query}: {e}"))
     };
     let tiny = fixtures::encode(&fixtures::gradient(1, 1), ImageFormat::Png);
-    let (mut failures, mut types) = (Vec::new(), Vec::new());
+    let (mut failures, mut answers) = (Vec::new(), Vec::new());
     for (name, bytes, query) in classes {
         fresh_instance(worker)?;
         let base_res = send("/?f=png", tiny.clone())?;
@@ -140,10 +140,10 @@ pub fn plan_bounds_memory(
         if memory > bound {
             failures.push(format!("{name}: {memory} bytes > {bound}"));
         }
-        types.push(res.header("content-type").unwrap_or_default().to_owned());
+        answers.push((res.header("content-type").unwrap_or_default().to_owned(), res.into_bytes()));
     }
     ensure!(failures.is_empty(), "the plan is not an upper bound: {failures:?}");
-    Ok(types)
+    Ok(answers)
 }
 
 /// Items each built to get around one bound.

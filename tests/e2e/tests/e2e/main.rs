@@ -317,13 +317,26 @@ fn the_avif_build_answers_avif_where_accepted(ctx: &Ctx) -> Result<(), String> {
             ensure!(alpha_error <= Some(12), "{name}: alpha off by up to {alpha_error:?}");
         }
     }
+    // The largest answers, decoded too: noise (no PSNR floor means anything
+    // for it) to its size, the photo against its lossless rendition.
     let noise = fixtures::encode(&fixtures::noise(800, 800), ImageFormat::Png);
-    let classes = vec![
-        ("noise with alpha to avif", noise, "f=avif"),
-        ("photo to avif", fixtures::photo_jpeg(1600, 1200, false), "w=800&f=auto"),
-    ];
-    let types = hostile::plan_bounds_memory(&worker, Some(ACCEPT), classes)?;
-    ensure!(types.iter().all(|t| t == "image/avif"), "both within the plan answer AVIF: {types:?}");
+    let large_photo = fixtures::photo_jpeg(1600, 1200, false);
+    let classes =
+        vec![("noise with alpha to avif", noise, "f=avif"), ("photo to avif", large_photo.clone(), "w=800&f=auto")];
+    let answers = hostile::plan_bounds_memory(&worker, Some(ACCEPT), classes)?;
+    for (name, (mime, body)) in ["noise", "photo"].into_iter().zip(&answers) {
+        ensure!(mime == "image/avif", "{name}: within the plan, AVIF, not {mime}");
+        let decoded = edge_fn_e2e::sharp::decode(body)?;
+        let size = if name == "noise" { (800, 800) } else { (800, 600) };
+        ensure!(decoded.dimensions() == size, "{name}: sharp decodes {:?}", decoded.dimensions());
+        if name == "photo" {
+            let lossless = send("/?w=800&f=png", large_photo.clone())?;
+            let lossless = image::load_from_memory(lossless.as_bytes()).map_err(|e| e.to_string())?.to_rgba8();
+            let psnr = fixtures::psnr(&decoded, &lossless);
+            println!("    AVIF photo 800x600: {} bytes, PSNR {psnr:.1} dB (sharp decodes it)", body.len());
+            ensure!(psnr >= 30.0, "{name}: AVIF PSNR {psnr:.1} dB, under the 30 dB floor");
+        }
+    }
     let webp = fixtures::encode(&fixtures::gradient(1300, 20), ImageFormat::Png);
     expect_image(&send("/?f=avif", webp)?, ImageFormat::WebP, 1300, 20).map_err(|e| format!("past 1200 px: {e}"))?;
     expect_image(&post(ctx, "/?w=300&f=avif", photo)?, ImageFormat::WebP, 300, 200)

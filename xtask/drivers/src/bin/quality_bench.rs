@@ -3,7 +3,8 @@
 //! builds both workers and calls this with:
 //! `--ours DIR --ours-avif DIR --node PATH --sharp-script FILE --photos DIR --scratch DIR --runs N --json FILE`,
 //! and `--avif-only yes` to measure the AVIF build's cases alone (a point of
-//! the AVIF frontier). Prints a table and writes the figures as JSON.
+//! the AVIF frontier), or `--without-avif yes` the default build's alone.
+//! Prints a table and writes the figures as JSON.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -64,8 +65,8 @@ fn run() -> Result<(), String> {
         fixtures::encode(&fixtures::detailed(1600, 1200), ImageFormat::Png),
     ));
 
-    let avif_only = args.value("--avif-only").is_ok();
-    let cases: Vec<&Case> = CASES.iter().filter(|c| c.avif_build || !avif_only).collect();
+    let (avif_only, without_avif) = (args.value("--avif-only").is_ok(), args.value("--without-avif").is_ok());
+    let cases: Vec<&Case> = CASES.iter().filter(|c| if c.avif_build { !without_avif } else { !avif_only }).collect();
     let ours = Worker::start(&args.path("--ours")?, &[])?;
     let ours_avif = Worker::start(&args.path("--ours-avif")?, &[])?;
     let mut rows = Vec::new();
