@@ -61,7 +61,10 @@ pub fn best_window(image: &Rgba, region: Rect, window: (f64, f64)) -> (f64, f64)
     }
     let left = if ww < region.width { region.left + best.2 as f64 * cell } else { centred.0 };
     let top = if wh < region.height { region.top + best.3 as f64 * cell } else { centred.1 };
-    (left.clamp(region.left, region.left + region.width - ww), top.clamp(region.top, region.top + region.height - wh))
+    // The slack first: `left + width - ww` can round below `left` when the
+    // window is a hair narrower than the region; `left + (width - ww)` cannot.
+    let (slack_x, slack_y) = (region.width - ww, region.height - wh);
+    (left.clamp(region.left, region.left + slack_x), top.clamp(region.top, region.top + slack_y))
 }
 
 /// The sum of luma gradients (weighted by opacity) in each cell of `region`.
@@ -134,6 +137,23 @@ mod tests {
     fn a_flat_image_is_cut_in_the_middle() {
         let flat = patch_at(300, 100, (0, 0), 0);
         assert_eq!(best_window(&flat, full(&flat), (100.0, 100.0)), (100.0, 0.0));
+    }
+
+    #[test]
+    fn a_window_as_wide_as_a_fractional_region_stays_in_it() {
+        // A fractional left edge (as a trim leaves) and a window as wide as
+        // the region but shorter: `left + width - width` rounds below `left`
+        // for these, and a clamp whose bounds crossed panicked.
+        let left = 0.509_433_962_264_150_9;
+        let width = (1..2000)
+            .map(|i| f64::from(i) / 53.0 + 1.0)
+            .find(|&w| left + w - w < left)
+            .expect("a width where the sum rounds below the left edge");
+        let image = patch_at(64, 64, (10, 10), 20);
+        let region = Rect { left, top: 0.0, width, height: 30.0 };
+        let (x, y) = best_window(&image, region, (width, 10.0));
+        assert_eq!(x, left);
+        assert!((0.0..=20.0).contains(&y), "{y}");
     }
 
     #[test]

@@ -226,9 +226,10 @@ fn place(free: u32, g: f64) -> u32 {
 }
 
 /// Start of a `window`-long span of a `total`-long side, centred on the
-/// relative point `g` as far as the edges allow.
+/// relative point `g` as far as the edges allow (0 for a window that
+/// rounding left a hair longer than the side: a clamp's bounds must not cross).
 fn window_start(total: f64, window: f64, g: f64) -> f64 {
-    (total * g.clamp(0.0, 1.0) - window / 2.0).clamp(0.0, total - window)
+    (total * g.clamp(0.0, 1.0) - window / 2.0).clamp(0.0, (total - window).max(0.0))
 }
 
 #[cfg(test)]
