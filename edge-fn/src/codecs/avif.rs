@@ -6,8 +6,8 @@
 //! without it, AVIF requests get WebP, as Cloudflare does past its limit.
 //! [`TUNING`] was chosen on the frontier `cargo xtask bench` measures
 //! (docs/measurements.md, "AVIF through libaom"): speed 7 spent about 3%
-//! fewer bytes but came within a few ms of the 300 ms goal at 800 px, speed
-//! 9 a third of the time for 14–21% more. The feature stays out of the
+//! fewer bytes but took 287 ms at 800 px against the 300 ms goal, speed 9
+//! a third of the time for 14–21% more. The feature stays out of the
 //! default build: it does not reach sharp's AVIF bytes, and costs about
 //! 690 KB of upload gzip and 8× libwebp's encoding time.
 
