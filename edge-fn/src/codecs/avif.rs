@@ -210,6 +210,9 @@ mod aom {
     use std::mem::MaybeUninit;
     use std::ptr;
 
+    /// AV1's matrix-coefficients code for BT.601 (what `rgba_to_yuv` uses).
+    const MC_BT601: i32 = 6;
+
     /// An encoder instance, destroyed when dropped.
     struct Encoder(sys::aom_codec_ctx_t);
 
@@ -266,8 +269,8 @@ mod aom {
             };
             control(ctx, sys::AOME_SET_CPUUSED, tuning.speed)?;
             control(ctx, sys::AOME_SET_CQ_LEVEL, q as i32)?;
-            control(ctx, sys::AV1E_SET_COLOR_RANGE, 1)?;
-            control(ctx, sys::AV1E_SET_MATRIX_COEFFICIENTS, 6)?;
+            control(ctx, sys::AV1E_SET_COLOR_RANGE, sys::AOM_CR_FULL_RANGE as i32)?;
+            control(ctx, sys::AV1E_SET_MATRIX_COEFFICIENTS, MC_BT601)?;
             if tuning.ssim {
                 control(ctx, sys::AOME_SET_TUNING, sys::AOM_TUNE_SSIM as i32)?;
             }
@@ -293,7 +296,7 @@ mod aom {
                 image.stride[2] = planes.chroma_stride as i32;
             }
             image.range = sys::AOM_CR_FULL_RANGE;
-            image.mc = 6;
+            image.mc = MC_BT601 as sys::aom_matrix_coefficients_t;
 
             let mut av1 = Vec::new();
             let mut collect = |ctx: &mut sys::aom_codec_ctx_t| {
